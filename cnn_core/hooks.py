@@ -1,0 +1,63 @@
+"""Forward hooks in context managers that always clean up (handles removed, train/eval restored)."""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+
+def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """(qualified name, module) of every module without children, in registration order."""
+    return [(name, m) for name, m in model.named_modules() if not list(m.children()) and name]
+
+
+@dataclass
+class CapturedCall:
+    """One forward call of a hooked module: its input and output shapes, and the output itself."""
+
+    name: str
+    module: nn.Module
+    input_shape: tuple[int, ...]
+    output: torch.Tensor  # detached, on CPU (empty when keep_outputs=False)
+    output_shape: tuple[int, ...]
+
+
+@contextlib.contextmanager
+def capture_forward(model: nn.Module, names: list[str] | None = None, keep_outputs: bool = True,
+                    eval_mode: bool = True) -> Iterator[list[CapturedCall]]:
+    """Record every (or the named) leaf module's forward call, in execution order.
+
+    Yields a list that fills while the caller runs the model. On exit every hook handle is
+    removed and the model's train/eval flags are restored, even when the forward pass failed.
+    """
+    modules = dict(leaf_modules(model)) if names is None else {n: model.get_submodule(n) for n in names}
+    calls: list[CapturedCall] = []
+    handles = []
+    was_training = {m: m.training for m in model.modules()}
+
+    def make_hook(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            if not isinstance(output, torch.Tensor):
+                return
+            first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+            calls.append(CapturedCall(
+                name, module,
+                tuple(first.shape) if first is not None else (),
+                output.detach().cpu() if keep_outputs else torch.empty(0),
+                tuple(output.shape)))
+        return hook
+
+    try:
+        for name, module in modules.items():
+            handles.append(module.register_forward_hook(make_hook(name)))
+        if eval_mode:
+            model.eval()
+        yield calls
+    finally:
+        for handle in handles:
+            handle.remove()
+        for module, flag in was_training.items():
+            module.training = flag

@@ -1,0 +1,321 @@
+"""Training as a generator of records: (config, seed) -> records, nothing else."""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Iterator
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .augment import AugmentConfig, augment_batch
+from .data import Dataset, load_dataset
+from .device import pick_device, seed_everything
+from .errors import InvalidConfig
+from .init_schemes import INIT_SCHEMES, apply_init
+from .losses import LOSSES, compute_loss
+from .models import MODELS, ModelOptions, build_model
+from .optimizers import OptimizerConfig, ScheduleConfig, make_optimizer, make_scheduler
+
+
+@dataclass(frozen=True)
+class RegularizationConfig:
+    """Regularizers that act in the training loop (dropout and batch norm live in ModelOptions)."""
+
+    l1: float = 0.0                 # coefficient of sum |w| added to the loss
+    l2_penalty: float = 0.0         # coefficient of sum w^2 added to the loss (vs optimizer weight_decay)
+    label_smoothing: float = 0.0    # for the cross-entropy losses
+    early_stopping_patience: int | None = None  # epochs without val-loss improvement before stopping
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run, fully described (hashable: a cache key and a run label)."""
+
+    dataset: str = "mnist-5k"
+    per_class: int | None = None    # keep at most this many training samples per class
+    model: str = "lenet5-modern"
+    model_options: ModelOptions = field(default_factory=ModelOptions)  # input size / classes come from the data
+    init: str = "default"
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: str = "cross-entropy"
+    regularization: RegularizationConfig = field(default_factory=RegularizationConfig)
+    batch_size: int = 64
+    epochs: int = 5
+    seed: int = 0
+    device: str = "auto"            # auto = CUDA when available, else CPU
+    max_grad_norm: float | None = None  # clip the gradient norm (None = off)
+    divergence_loss: float = 1e4    # a loss above this (or NaN/inf) ends the run as 'diverged'
+
+    def validate(self) -> None:
+        """Raise InvalidConfig naming the first value that cannot run."""
+        if self.model not in MODELS:
+            raise InvalidConfig(f"Unknown model '{self.model}'")
+        if MODELS[self.model].fixed_input is not None:
+            raise InvalidConfig(f"{MODELS[self.model].label} is drawn for {MODELS[self.model].fixed_input} inputs "
+                                "only; train LeNet-5, an MLP or a custom network instead")
+        if self.init not in INIT_SCHEMES:
+            raise InvalidConfig(f"Unknown init scheme '{self.init}'")
+        if self.loss not in LOSSES:
+            raise InvalidConfig(f"Unknown loss '{self.loss}'")
+        if not 1 <= self.batch_size <= 4096:
+            raise InvalidConfig(f"Batch size must be 1..4096, got {self.batch_size}")
+        if not 1 <= self.epochs <= 200:
+            raise InvalidConfig(f"Epochs must be 1..200, got {self.epochs}")
+        if self.per_class is not None and not 1 <= self.per_class <= 100_000:
+            raise InvalidConfig("Samples per class must be at least 1")
+        reg = self.regularization
+        for name, value in (("L1", reg.l1), ("L2 penalty", reg.l2_penalty)):
+            if not (math.isfinite(value) and 0 <= value <= 1):
+                raise InvalidConfig(f"{name} coefficient must be in [0, 1], got {value}")
+        if not 0 <= reg.label_smoothing < 1:
+            raise InvalidConfig("Label smoothing must be in [0, 1)")
+        if reg.early_stopping_patience is not None and reg.early_stopping_patience < 1:
+            raise InvalidConfig("Early-stopping patience must be at least 1 epoch")
+        reg.augment.validate()
+        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
+            raise InvalidConfig("Gradient clipping norm must be positive")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One thing that happened in a run.
+
+    kind: 'step' (one optimizer step: batch loss/accuracy, lr, grad norm), 'epoch' (epoch means and
+    validation metrics), 'diverged' (loss became NaN/inf or too large: the run ended), or
+    'early_stop' (patience ran out: best weights restored, `epoch` is the best epoch).
+    """
+
+    kind: str
+    epoch: int                       # 1-based epoch the record belongs to
+    step: int                        # optimizer steps taken so far in this run
+    train_loss: float = math.nan
+    train_acc: float = math.nan
+    val_loss: float = math.nan
+    val_acc: float = math.nan
+    lr: float = math.nan
+    grad_norm: float = math.nan
+    seconds: float = 0.0             # wall time since the run started (epoch records: of this epoch in epoch_seconds)
+    epoch_seconds: float = math.nan
+    message: str = ""
+
+
+def records_to_frame(records: list[Record], run: str = "run") -> pd.DataFrame:
+    """Tidy long frame with columns run, epoch, step, split, metric, value."""
+    rows = []
+    for r in records:
+        if r.kind == "step":
+            for metric, value in (("loss", r.train_loss), ("accuracy", r.train_acc), ("lr", r.lr),
+                                  ("grad_norm", r.grad_norm)):
+                rows.append((run, r.epoch, r.step, "train_step", metric, value))
+        elif r.kind == "epoch":
+            for split, loss, acc in (("train", r.train_loss, r.train_acc), ("val", r.val_loss, r.val_acc)):
+                rows.append((run, r.epoch, r.step, split, "loss", loss))
+                rows.append((run, r.epoch, r.step, split, "accuracy", acc))
+    return pd.DataFrame(rows, columns=["run", "epoch", "step", "split", "metric", "value"])
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Logits of a model in eval mode (mode restored afterwards), on CPU, N x K."""
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval()
+    try:
+        outs = [model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "cross-entropy",
+             batch_size: int = 1000) -> tuple[float, float]:
+    """(mean loss, accuracy) of a model on a split, in eval mode."""
+    if len(labels) == 0:
+        return math.nan, math.nan
+    logits = predict_logits(model, images, batch_size)
+    value = compute_loss(loss, logits, labels.cpu()).item()
+    accuracy = (logits.argmax(dim=1) == labels.cpu()).float().mean().item()
+    return value, accuracy
+
+
+def model_options_for(config: TrainConfig, data: Dataset) -> ModelOptions:
+    """The config's model options with input channels, size and classes taken from the dataset."""
+    c, h, _ = data.image_shape
+    return replace(config.model_options, in_channels=c, image_size=h, num_classes=data.num_classes)
+
+
+def build_initialized_model(config: TrainConfig, data: Dataset) -> nn.Module:
+    """Seed, build and initialize the config's model: the same seed gives the same weights."""
+    seed_everything(config.seed)
+    model = build_model(config.model, model_options_for(config, data))
+    activation = config.model_options.activation or ("tanh" if config.model == "lenet5-classic" else "relu")
+    return apply_init(model, config.init, nonlinearity=activation)
+
+
+def _penalty(model: nn.Module, reg: RegularizationConfig) -> torch.Tensor | None:
+    # Explicit penalties on weights only (not biases or batch-norm parameters).
+    if not (reg.l1 or reg.l2_penalty):
+        return None
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight") and p.ndim > 1]
+    total = torch.zeros((), device=weights[0].device)
+    if reg.l1:
+        total = total + reg.l1 * sum(w.abs().sum() for w in weights)
+    if reg.l2_penalty:
+        total = total + reg.l2_penalty * sum(w.pow(2).sum() for w in weights)
+    return total
+
+
+class TrainingRun:
+    """A model, its optimizer and data; iterate `records()` to train, call it again to continue.
+
+    All randomness (initial weights, batch order, dropout masks, augmentation) comes from the
+    config's seed, and the run keeps its own RNG state, so runs interleaved in one process (a
+    side-by-side comparison) give the same records as each run alone.
+    """
+
+    def __init__(self, config: TrainConfig, data: Dataset | None = None, model: nn.Module | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.device = pick_device(config.device)
+        self.data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
+        self.model = (model if model is not None else build_initialized_model(config, self.data)).to(self.device)
+        self.optimizer = make_optimizer(self.model.parameters(), config.optimizer)
+        self.steps_per_epoch = math.ceil(len(self.data.train_y) / config.batch_size)
+        self.scheduler = make_scheduler(self.optimizer, config.schedule, config.epochs * self.steps_per_epoch)
+        self._order = torch.Generator().manual_seed(config.seed)
+        self._augment = torch.Generator().manual_seed(config.seed + 1)
+        seed_everything(config.seed)
+        self._rng_state = torch.get_rng_state()  # this run's own stream for dropout masks
+        self.history: list[Record] = []
+        self.epoch = 0
+        self.step = 0
+        self.status = "ready"  # ready, running, finished, diverged, early_stopped, stopped
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._bad_epochs = 0
+        self._train_x = self.data.train_x.to(self.device)
+        self._train_y = self.data.train_y.to(self.device)
+        self._elapsed = 0.0
+
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        # Swap in this run's global-RNG state (used by dropout), swap it out afterwards.
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self._rng_state)
+        try:
+            yield
+        finally:
+            self._rng_state = torch.get_rng_state()
+            torch.set_rng_state(outer)
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float] | None:
+        """One optimizer step; returns (loss, accuracy, grad norm) or None if the loss diverged."""
+        cfg = self.config
+        logits = self.model(x)  # N x K
+        loss = compute_loss(cfg.loss, logits, y, cfg.regularization.label_smoothing)
+        penalty = _penalty(self.model, cfg.regularization)
+        total = loss + penalty if penalty is not None else loss
+        if not torch.isfinite(total) or total.item() > cfg.divergence_loss:
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        if cfg.max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        else:
+            norm = torch.nn.utils.get_total_norm(grads)
+        self.optimizer.step()
+        self.scheduler.step()
+        correct = (logits.detach().argmax(dim=1) == y).sum()
+        loss_value, correct_value, norm_value = torch.stack([loss.detach(), correct.float(), norm.detach()]).tolist()
+        return loss_value, correct_value / len(y), norm_value
+
+    def records(self, epochs: int | None = None) -> Iterator[Record]:
+        """Train for `epochs` more epochs (default: the config's), yielding step and epoch records."""
+        if self.status in ("diverged", "early_stopped"):
+            return
+        cfg = self.config
+        self.status = "running"
+        start = time.perf_counter() - self._elapsed
+        for _ in range(epochs or cfg.epochs):
+            self.epoch += 1
+            epoch_start = time.perf_counter()
+            self.model.train()
+            order = torch.randperm(len(self._train_y), generator=self._order).to(self.device)
+            loss_sum = correct_sum = seen = 0.0
+            for first in range(0, len(order), cfg.batch_size):
+                idx = order[first:first + cfg.batch_size]
+                x, y = self._train_x[idx], self._train_y[idx]  # N x C x H x W, N
+                if cfg.regularization.augment.enabled():
+                    x = augment_batch(x.cpu(), cfg.regularization.augment, self._augment).to(self.device)
+                lr = self.optimizer.param_groups[0]["lr"]
+                with self._own_rng():
+                    result = self._train_step(x, y)
+                self._elapsed = time.perf_counter() - start
+                if result is None:
+                    self.status = "diverged"
+                    record = Record("diverged", self.epoch, self.step, lr=lr, seconds=self._elapsed,
+                                    message=f"Diverged at step {self.step + 1}: the loss became NaN, infinite or "
+                                            f"larger than {cfg.divergence_loss:g}. Try a smaller learning rate.")
+                    self.history.append(record)
+                    yield record
+                    return
+                self.step += 1
+                loss_value, accuracy, norm = result
+                loss_sum += loss_value * len(y)
+                correct_sum += accuracy * len(y)
+                seen += len(y)
+                record = Record("step", self.epoch, self.step, train_loss=loss_value, train_acc=accuracy, lr=lr,
+                                grad_norm=norm, seconds=self._elapsed)
+                self.history.append(record)
+                yield record
+            val_loss, val_acc = evaluate(self.model, self.data.val_x, self.data.val_y, cfg.loss)
+            self._elapsed = time.perf_counter() - start
+            record = Record("epoch", self.epoch, self.step, train_loss=loss_sum / seen, train_acc=correct_sum / seen,
+                            val_loss=val_loss, val_acc=val_acc, lr=self.optimizer.param_groups[0]["lr"],
+                            seconds=self._elapsed, epoch_seconds=time.perf_counter() - epoch_start)
+            self.history.append(record)
+            yield record
+            if self._early_stop_check(val_loss):
+                self.model.load_state_dict(self._best_state)
+                self.status = "early_stopped"
+                record = Record("early_stop", self.best_epoch, self.step, val_loss=self.best_val_loss,
+                                seconds=self._elapsed,
+                                message=f"Early stopping after epoch {self.epoch}: no improvement for "
+                                        f"{cfg.regularization.early_stopping_patience} epochs; restored the weights "
+                                        f"of epoch {self.best_epoch}.")
+                self.history.append(record)
+                yield record
+                return
+        self.status = "finished"
+
+    def _early_stop_check(self, val_loss: float) -> bool:
+        """Track the best validation loss; True when patience has run out."""
+        patience = self.config.regularization.early_stopping_patience
+        if val_loss < self.best_val_loss - 1e-6:
+            self.best_val_loss, self.best_epoch, self._bad_epochs = val_loss, self.epoch, 0
+            if patience is not None:  # keep a copy of the best weights only when we may restore them
+                self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return False
+        self._bad_epochs += 1
+        return patience is not None and self._bad_epochs >= patience
+
+    def test_metrics(self) -> tuple[float, float]:
+        """(loss, accuracy) on the held-out test split."""
+        return evaluate(self.model, self.data.test_x, self.data.test_y, self.config.loss)
+
+    def frame(self, run: str | None = None) -> pd.DataFrame:
+        """This run's history as a tidy frame."""
+        return records_to_frame(self.history, run or self.config.optimizer.label())
+
+
+def train(config: TrainConfig, data: Dataset | None = None, model: nn.Module | None = None) -> Iterator[Record]:
+    """Train a fresh run of `config`, yielding its records (see TrainingRun for the model)."""
+    return TrainingRun(config, data, model).records()

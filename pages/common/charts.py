@@ -1,0 +1,65 @@
+"""Altair charts shared by the experiment pages (data always comes from cnn_core's tidy frames)."""
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+
+def smooth(frame: pd.DataFrame, weight: float) -> pd.DataFrame:
+    """Exponential moving average of 'value' per run (weight 0 = raw, 0.99 = very smooth)."""
+    if weight <= 0 or frame.empty:
+        return frame
+    out = frame.copy()
+    out["value"] = out.groupby("run")["value"].transform(lambda v: v.ewm(alpha=1 - weight).mean())
+    return out
+
+
+def step_loss_chart(tidy: pd.DataFrame, smoothing: float = 0.6, log_scale: bool = False) -> alt.Chart:
+    """Training loss per step, one line per run, legend click highlights a run."""
+    data = tidy[(tidy["split"] == "train_step") & (tidy["metric"] == "loss")]
+    data = smooth(data, smoothing)
+    pick = alt.selection_point(fields=["run"], bind="legend")
+    return (alt.Chart(data, title="Training loss per step" + (" (smoothed)" if smoothing else ""))
+            .mark_line()
+            .encode(x=alt.X("step:Q", title="step"),
+                    y=alt.Y("value:Q", title="loss", scale=alt.Scale(type="log" if log_scale else "linear")),
+                    color=alt.Color("run:N", title="run"),
+                    opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+                    tooltip=["run", "step", alt.Tooltip("value:Q", format=".4f")])
+            .add_params(pick).properties(height=300))
+
+
+def epoch_metric_chart(tidy: pd.DataFrame, metric: str = "accuracy", split: str = "val") -> alt.Chart:
+    """A per-epoch metric (validation accuracy by default), one line with points per run."""
+    data = tidy[(tidy["split"] == split) & (tidy["metric"] == metric)]
+    pick = alt.selection_point(fields=["run"], bind="legend")
+    names = {"val": "Validation", "train": "Training"}
+    return (alt.Chart(data, title=f"{names.get(split, split)} {metric} per epoch")
+            .mark_line(point=True)
+            .encode(x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+                    y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
+                    color=alt.Color("run:N", title="run"),
+                    opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+                    tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")])
+            .add_params(pick).properties(height=300))
+
+
+def train_val_facets(tidy: pd.DataFrame, metric: str = "loss", columns: int = 3) -> alt.Chart:
+    """Train vs validation per run, one small chart per run, with the generalization gap shaded."""
+    long = tidy[(tidy["metric"] == metric) & tidy["split"].isin(["train", "val"])]
+    wide = long.pivot_table(index=["run", "epoch"], columns="split", values="value").reset_index()
+    for split in ("train", "val"):
+        if split not in wide:
+            wide[split] = float("nan")
+    # Facets need one dataset: the long rows carry their epoch's train and val values for the band.
+    merged = long.merge(wide[["run", "epoch", "train", "val"]], on=["run", "epoch"], how="left")
+    band = alt.Chart().mark_area(opacity=0.25, color="#e45756").encode(
+        x=alt.X("epoch:Q", title="epoch"), y=alt.Y("train:Q", title=metric), y2="val:Q")
+    line = alt.Chart().mark_line(point=True).encode(
+        x="epoch:Q", y=alt.Y("value:Q", title=metric),
+        color=alt.Color("split:N", title="split",
+                        scale=alt.Scale(domain=["train", "val"], range=["#4c78a8", "#f58518"])),
+        tooltip=["run", "split", "epoch", alt.Tooltip("value:Q", format=".4f")])
+    return (alt.layer(band, line, data=merged).properties(width=260, height=200)
+            .facet(facet=alt.Facet("run:N", title=None), columns=columns)
+            .properties(title=f"Training vs validation {metric} (shaded: the generalization gap)"))
