@@ -68,7 +68,11 @@ def streamlit_app_path() -> Path:
 
 @pytest.fixture(scope="session")
 def streamlit_server(streamlit_app_path, tmp_path_factory):
-    """Base URL (``http://127.0.0.1:PORT``) of ``streamlit run playground.py``, one per session."""
+    """Base URL (``http://127.0.0.1:PORT``) of ``streamlit run playground.py``, one per session.
+
+    A ``str`` subclass: ``streamlit_server.read_log()`` gives the server's output (tracebacks
+    are there, the page shows only the exception type).
+    """
     if not Path(streamlit_app_path).is_file():
         pytest.fail(f"app script not found: {streamlit_app_path}", pytrace=False)
     log_path = tmp_path_factory.mktemp("streamlit") / "server.log"

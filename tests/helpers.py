@@ -89,14 +89,33 @@ def _tail(path: Path, n_chars: int = 4000) -> str:
         return f"<could not read {path}: {exc}>"
 
 
+class ServerURL(str):
+    """The server's base URL (a plain str) that also knows the server's log file.
+
+    The project's .streamlit/config.toml sets ``client.showErrorDetails = "type"``, so the
+    browser shows only the exception type: the traceback is in ``read_log()``.
+    """
+
+    log_path: Path
+
+    def __new__(cls, url: str, log_path: Path) -> "ServerURL":
+        obj = super().__new__(cls, url)
+        obj.log_path = log_path
+        return obj
+
+    def read_log(self, n_chars: int = 8000) -> str:
+        return _tail(self.log_path, n_chars)
+
+
 @contextlib.contextmanager
 def run_streamlit_server(
     script: str | os.PathLike[str] = "playground.py",
     *,
     log_path: Path | None = None,
     start_timeout_s: float = SERVER_START_TIMEOUT_S,
-) -> Iterator[str]:
-    """Run ``python -m streamlit run SCRIPT`` on a free loopback port; yield its base URL.
+) -> Iterator[ServerURL]:
+    """Run ``python -m streamlit run SCRIPT`` on a free loopback port; yield its base URL
+    (a :class:`ServerURL`: a str with ``.log_path`` and ``.read_log()``).
 
     Output goes to a log file (a server whose stdout pipe nobody reads stops answering
     SIGTERM). The server's cwd is the repo root (as a user starts it; a script outside
@@ -144,7 +163,7 @@ def run_streamlit_server(
                     f"log {log_path}:\n{_tail(log_path)}"
                 )
             time.sleep(0.25)
-        yield base_url
+        yield ServerURL(base_url, log_path)
     finally:
         proc.terminate()
         try:
