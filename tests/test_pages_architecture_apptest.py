@@ -1,0 +1,223 @@
+"""AppTest of the From ANNs to CNNs, Architecture and Basic Layers pages: the builder and the conv explorer."""
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pytest
+import streamlit as st
+from PIL import Image
+
+from cnn_core import codegen, pretrained
+from cnn_core.models import LAYER_DEFAULTS, LENET5_SPECS, build_from_specs, build_model, specs_to_json
+from pages.common.session_keys import CUSTOM_ARCHITECTURE
+
+pytestmark = pytest.mark.timeout(300)
+
+ARCH, LAYERS, ANN = "pages/2_Architecture.py", "pages/3_Basic_Layers.py", "pages/1_From_ANNs_to_CNNs.py"
+
+
+@pytest.fixture
+def tiny_pretrained(tmp_path, monkeypatch):
+    """The pages' trained MLP / LeNet-5, but on 30 digits per class for 1 epoch, cached under tmp_path."""
+    monkeypatch.setenv("CNN_PLAYGROUND_CACHE", str(tmp_path / "models"))
+    monkeypatch.setattr(pretrained, "MLP_MNIST", replace(pretrained.MLP_MNIST, per_class=30, epochs=1))
+    monkeypatch.setattr(pretrained, "LENET5_MNIST", replace(pretrained.LENET5_MNIST, per_class=30, epochs=1))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def open_page(app_test, page: str):
+    at = app_test("playground.py", default_timeout=120).run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def full(specs) -> list[dict]:
+    """Specs with every default spelled out: the builder stores all parameters explicitly."""
+    return [{"kind": s.kind, **{name: s.get(name) for name in LAYER_DEFAULTS[s.kind]}} for s in specs]
+
+
+def metric(at, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def errors(at) -> str:
+    return " | ".join(e.value for e in at.error)
+
+
+def image_captions(at) -> str:
+    return " | ".join(img.caption for element in at.get("image") for img in element.proto.imgs)
+
+
+def png_bytes(width: int = 64, height: int = 40) -> bytes:
+    image = Image.new("RGB", (width, height))
+    image.putdata([(x * 4 % 256, y * 6 % 256, 128) for y in range(height) for x in range(width)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- Architecture: the builder
+
+
+def test_builder_add_a_layer_break_it_see_why_fix_it(app_test):
+    at = open_page(app_test, ARCH)
+    assert not at.error and metric(at, "Parameters") == "61,706"
+    specs, shape = at.session_state[CUSTOM_ARCHITECTURE]
+    assert full(specs) == full(LENET5_SPECS) and shape == (1, 28, 28)
+    assert "6 × 28 × 28" in at.get("graphviz_chart")[0].proto.spec
+
+    # add a 3x3 conv between S2 and C3: 14 -> 12 shrinks S4 to 4x4, so C5's 5x5 kernel no longer fits
+    at.selectbox(key="arch_add_kind").set_value("conv")
+    at.selectbox(key="arch_add_pos").set_value(3)
+    at.button(key="arch_add").click().run()
+    layers = at.session_state["arch_layers"]
+    assert len(layers) == 13 and layers[3]["kind"] == "conv"
+    uid = layers[3]["uid"]
+    assert "Layer 8 (conv): the kernel spans 5x5 pixels" in errors(at) and "padded input is only 4x4" in errors(at)
+    assert any("wrong here" in b.label or "wrong here" in m.value for b in at.button for m in at.markdown)
+
+    # fix it: padding 1 keeps 14 x 14
+    at.number_input(key=f"arch_{uid}_padding").set_value(1).run()
+    assert not at.error and not at.exception
+    specs, shape = at.session_state[CUSTOM_ARCHITECTURE]
+    assert len(specs) == 13 and shape == (1, 28, 28)
+    expected = sum(p.numel() for p in build_from_specs(specs, shape).parameters())
+    assert expected == 61_706 + (8 * 6 * 9 + 8) + (16 * 8 * 25 - 16 * 6 * 25)  # new conv + wider C3
+    assert metric(at, "Parameters") == f"{expected:,}"
+
+    # break it on purpose: a 20x20 kernel on a padded 16x16 map
+    at.number_input(key=f"arch_{uid}_kernel_size").set_value(20).run()
+    assert "Layer 4 (conv): the kernel spans 20x20 pixels" in errors(at) and not at.exception
+    assert metric(at, "Parameters") == "156"  # the rest of the page shows the three layers before it
+    assert at.session_state[CUSTOM_ARCHITECTURE][0] == specs  # the Train page keeps the last valid design
+    at.number_input(key=f"arch_{uid}_kernel_size").set_value(3).run()
+    assert not at.error and metric(at, "Parameters") == f"{expected:,}"
+
+    # move it up (before the pooling layer), then remove it
+    at.button(key=f"arch_up_{uid}").click().run()
+    assert at.session_state["arch_layers"][2]["uid"] == uid and not at.error
+    at.button(key=f"arch_remove_{uid}").click().run()
+    assert len(at.session_state["arch_layers"]) == 12 and metric(at, "Parameters") == "61,706"
+
+
+def test_builder_code_runs_and_matches_the_table(app_test):
+    at = open_page(app_test, ARCH)
+    codes = [c.value for c in at.code]
+    assert len(codes) == 2 and "class Net(nn.Module)" in codes[0] and "nn.Sequential(" in codes[1]
+    for code in codes:
+        assert sum(p.numel() for p in codegen.build_generated(code).parameters()) == 61_706
+    assert sum("the same as the network above" in c.value for c in at.caption) == 2
+    table = at.dataframe[0].value
+    assert list(table["params"]) == [156, 0, 0, 2416, 0, 0, 48120, 0, 0, 10164, 0, 850]
+    assert list(table["receptive_field"])[:7] == [5, 5, 6, 14, 14, 16, 32]
+
+
+def test_registry_model_and_copy_into_the_builder(app_test):
+    at = open_page(app_test, ARCH)
+    at.number_input(key="arch_in_size").set_value(32).run()
+    at.radio(key="arch_source").set_value("📚 Registry model").run()
+    at.radio(key="arch_source").set_value("🧱 Build your own").run()
+    assert at.number_input(key="arch_in_size").value == 32  # the builder's input survives the visit
+    at.radio(key="arch_source").set_value("📚 Registry model").run()
+    at.selectbox(key="arch_registry").set_value("convnet-lecture").run()
+    assert not at.exception and metric(at, "Parameters") == "24,508"
+    assert sum(p.numel() for p in build_model("convnet-lecture").parameters()) == 24_508
+    assert "self.fc = nn.Linear(16 * 5 * 5, 60)" in at.code[1].value
+    at.selectbox(key="arch_registry").set_value("plain-cnn").run()
+    assert not at.exception and "No generated code" in at.info[0].value and not at.code
+    at.selectbox(key="arch_registry").set_value("lenet5-classic").run()
+    at.selectbox(key="arch_registry_input").set_value("1 x 32 x 32 (LeCun's LeNet input)").run()
+    assert metric(at, "Parameters") == "61,706" and "1 × 32 × 32" in at.get("graphviz_chart")[0].proto.spec
+    at.button(key="arch_copy").click().run()
+    assert at.radio(key="arch_source").value == "🧱 Build your own" and not at.exception
+    assert [layer["kind"] for layer in at.session_state["arch_layers"]][:3] == ["conv", "activation", "avgpool"]
+    assert at.number_input(key="arch_in_size").value == 32 and metric(at, "Parameters") == "61,706"
+
+
+def test_json_save_and_load_with_a_clear_message_for_bad_json(app_test):
+    at = open_page(app_test, ARCH)
+    at.text_area(key="arch_json_text").set_value('{"input_shape": [1, 28, 28], "layers": [').run()
+    at.button(key="arch_json_load").click().run()
+    assert "Could not load this design: Not valid JSON" in errors(at)
+    assert len(at.session_state["arch_layers"]) == 12  # the current design is untouched
+    at.text_area(key="arch_json_text").set_value('{"layers": [{"kind": "conv", "kernel": 3}]}').run()
+    at.button(key="arch_json_load").click().run()
+    assert "has no parameter(s) kernel" in errors(at)
+
+    lecture = codegen.specs_from_model(build_model("convnet-lecture"), (3, 12, 12))
+    at.file_uploader(key="arch_json_file").set_value(
+        ("design.json", specs_to_json(lecture, (3, 12, 12)).encode(), "application/json")).run()
+    assert not at.error and not at.exception
+    specs, shape = at.session_state[CUSTOM_ARCHITECTURE]
+    assert full(specs) == full(lecture) and shape == (3, 12, 12)
+    assert at.number_input(key="arch_in_channels").value == 3 and metric(at, "Parameters") == "24,508"
+
+
+# ---------------------------------------------------------------- Basic Layers: the convolution explorer
+
+
+def test_convolution_explorer_steps_through_the_dot_product(app_test, tiny_pretrained):
+    at = open_page(app_test, LAYERS)
+    assert not at.error and [t.label for t in at.tabs] == ["Convolution", "Activation", "Pooling",
+                                                           "Fully-connected", "Input"]
+    assert "equal to the output map's value" in at.success[0].value
+    at.radio(key="conv_source").set_value("MNIST digit").run()
+    at.number_input(key="conv_stride").set_value(2)
+    at.number_input(key="conv_padding").set_value(1)
+    at.number_input(key="conv_dilation").set_value(2).run()
+    formulas = " ".join(l.value for l in at.latex)
+    assert "\\frac{28 + 2\\cdot1 - 2\\cdot(3-1) - 1}{2}" in formulas and "+ 1 = 13" in formulas
+    assert "Output feature map 13 x 13" in image_captions(at)
+    at.slider(key="conv_row").set_value(0)
+    at.slider(key="conv_col").set_value(12).run()
+    assert "equal to the output map's value at (0, 12)" in at.success[0].value
+    at.selectbox(key="conv_kernel").set_value("blur-5x5").run()
+    assert "+ 1 = 11" in " ".join(l.value for l in at.latex)  # floor((28 + 2 - 2*4 - 1) / 2) + 1 = 11
+    assert "× " in at.code[0].value and at.code[0].value.count("×") == 25
+    assert not at.exception and not at.error
+
+
+def test_convolution_explorer_upload_good_and_bad_images(app_test, tiny_pretrained):
+    at = open_page(app_test, LAYERS)
+    at.radio(key="conv_source").set_value("Upload your own").run()
+    assert "Upload an image" in at.info[0].value
+    at.file_uploader(key="conv_upload").set_value(("gradient.png", png_bytes(), "image/png")).run()
+    assert not at.error and not at.exception
+    captions = image_captions(at)
+    assert "Input 40 x 64" in captions and "Output feature map 38 x 62" in captions
+    at.file_uploader(key="conv_upload").set_value(("fake.png", b"this is text, not a PNG", "image/png")).run()
+    assert "fake.png is not an image" in errors(at) and not at.exception
+
+
+def test_pooling_and_other_tabs(app_test, tiny_pretrained):
+    at = open_page(app_test, LAYERS)
+    assert any("= 400" in l.value for l in at.latex)  # the lecture's 16 * 5 * 5
+    at.number_input(key="pool_padding").set_value(2).run()
+    assert "more than half the kernel size" in errors(at) and not at.exception
+    at.number_input(key="pool_kernel").set_value(4)
+    at.checkbox(key="pool_ceil").check().run()
+    assert not at.error
+    at.slider(key="dead_shift").set_value(-5.0).run()
+    assert not at.exception and not at.error
+    at.slider(key="fc_size").set_value(16).run()
+    assert any("= 784" in l.value for l in at.latex)  # 16 -> conv 14 -> pool 7: 16 * 7 * 7
+
+
+def test_from_anns_to_cnns_page(app_test, tiny_pretrained):
+    at = open_page(app_test, ANN)
+    assert not at.error
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(charts) == 2
+    assert metric(at, "MLP at 2 px").endswith("%") and metric(at, "LeNet-5 at 2 px").endswith("%")
+    assert "805,306,624" in " ".join(m.value for m in at.markdown)  # nn.Linear(3*1024*1024, 256)
+    for config in (pretrained.MLP_MNIST, pretrained.LENET5_MNIST):
+        assert pretrained.cached_path(config).exists()  # trained once, on disk
+    at.selectbox(key="shift_direction").set_value("diagonal")
+    at.radio(key="shift_mode").set_value("roll").run()
+    assert not at.exception and not at.error
