@@ -27,11 +27,12 @@ class CapturedCall:
 
 @contextlib.contextmanager
 def capture_forward(model: nn.Module, names: list[str] | None = None, keep_outputs: bool = True,
-                    eval_mode: bool = True) -> Iterator[list[CapturedCall]]:
+                    eval_mode: bool = True, clone_outputs: bool = False) -> Iterator[list[CapturedCall]]:
     """Record every (or the named) leaf module's forward call, in execution order.
 
     Yields a list that fills while the caller runs the model. On exit every hook handle is
     removed and the model's train/eval flags are restored, even when the forward pass failed.
+    `clone_outputs` copies each kept output, so a later in-place op (ReLU(inplace=True)) cannot change it.
     """
     modules = dict(leaf_modules(model)) if names is None else {n: model.get_submodule(n) for n in names}
     calls: list[CapturedCall] = []
@@ -46,7 +47,8 @@ def capture_forward(model: nn.Module, names: list[str] | None = None, keep_outpu
             calls.append(CapturedCall(
                 name, module,
                 tuple(first.shape) if first is not None else (),
-                output.detach().cpu() if keep_outputs else torch.empty(0),
+                (output.detach().cpu().clone() if clone_outputs else output.detach().cpu())
+                if keep_outputs else torch.empty(0),
                 tuple(output.shape)))
         return hook
 
