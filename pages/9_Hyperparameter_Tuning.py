@@ -1,0 +1,188 @@
+"""Hyper-parameter tuning: the learning-rate range test, and grid / random search as independent trials."""
+import time
+from dataclasses import replace
+
+import streamlit as st
+
+from cnn_core import DATASETS, MODELS, OPTIMIZERS, OptimizerConfig, TrainConfig
+from cnn_core.tuning import (MAX_TRIALS, grid_configs, lr_range_points, random_configs, results_frame, run_trials,
+                             summarize_lr_range)
+from pages.common import train_charts as charts
+from pages.common.errors import friendly_errors
+from pages.common.state import get_dataset, training_slots
+
+st.set_page_config(page_title="Hyper-parameter tuning", page_icon="🎛️", layout="wide")
+RANGE, SEARCH = "hp_range", "hp_search"
+LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
+WD_CHOICES = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
+
+st.title("🎛️ Hyper-parameter tuning")
+st.markdown(
+    "The learning rate matters most, so find its range first: the **LR range test** trains once while the rate "
+    "grows exponentially and shows where the loss falls fastest and where it explodes. Then compare a few "
+    "settings of learning rate, batch size and weight decay with a **grid** or **random search**; each trial is "
+    "an independent, seeded training run, judged on the validation split (never on the test split)."
+)
+
+with st.container(border=True):
+    st.markdown("**Base setup** (shared by both tools)")
+    cols = st.columns(5)
+    dataset = cols[0].selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k].label, key="hp_dataset")
+    trainable = [k for k, spec in MODELS.items() if spec.fixed_input is None and k != "custom"]
+    model = cols[1].selectbox("Model", trainable, format_func=lambda k: MODELS[k].label, key="hp_model")
+    opt = cols[2].selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index("adam"), key="hp_optimizer",
+                            format_func=lambda k: OPTIMIZERS[k].label)
+    per_class = cols[3].number_input("Training images per class", 10, 6000, 100, step=50, key="hp_per_class",
+                                     help="Small subsets keep tuning fast; the ranking usually carries over.")
+    seed = cols[4].number_input("Seed", 0, 2**31 - 1, 0, key="hp_seed")
+base = TrainConfig(dataset=dataset, per_class=int(per_class), model=model, optimizer=OptimizerConfig(opt),
+                   seed=int(seed))
+
+
+def acquire_slot(status) -> object:
+    """Wait for a training slot (shared with every page), saying so while queued."""
+    slots = training_slots()
+    while not slots.acquire(timeout=0.5):
+        status.info("Queued: the server is busy with other students' trainings; yours starts when one ends.")
+    status.empty()
+    return slots
+
+
+def range_tab() -> None:
+    """The LR range test: settings, a live run with Stop, the curve and the suggested rate."""
+    st.markdown("A fresh model (same seed every time) trains one mini-batch per step while the rate grows from "
+                "the lowest to the highest value. **Suggested rate = the rate at the lowest smoothed loss ÷ 10**: "
+                "the minimum sits at the edge of divergence, a tenth of it lies in the steep, safe part.")
+    st.latex(r"\eta_t = \eta_{\min}\left(\eta_{\max}/\eta_{\min}\right)^{t/(T-1)},\qquad "
+             r"\bar L_t = \frac{\beta \bar L'_{t-1} + (1-\beta) L_t}{1-\beta^t}")
+    a, b, c, d = st.columns(4)
+    low = a.select_slider("Lowest rate", LR_CHOICES[:6], 1e-5, key="hp_lr_min", format_func=lambda v: f"{v:g}")
+    high = b.select_slider("Highest rate", LR_CHOICES[4:], 1.0, key="hp_lr_max", format_func=lambda v: f"{v:g}")
+    steps = c.slider("Steps", 20, 400, 100, 10, key="hp_lr_steps")
+    batch = d.select_slider("Batch size", [16, 32, 64, 128, 256], 64, key="hp_lr_batch")
+    if st.button("▶ Run range test", type="primary", key="hp_lr_run"):
+        state = {"points": [], "min": low, "max": high, "steps": steps, "done": False, "config": base}
+        st.session_state[RANGE] = state
+        with friendly_errors("The range test"):
+            stop_box, status = st.empty(), st.empty()
+            stop_box.button("⏹ Stop", key="hp_lr_stop")
+            slots = acquire_slot(status)
+            try:
+                progress = st.progress(0.0, text="Range test...")
+                data = get_dataset(dataset, int(per_class))
+                for point in lr_range_points(replace(base, batch_size=batch), data, low, high, steps):
+                    state["points"].append(point)
+                    if point.step % 5 == 0:
+                        progress.progress(min(point.step / steps, 1.0),
+                                          text=f"Step {point.step} of {steps} · lr {point.lr:.2e} · "
+                                               f"smoothed loss {point.smoothed:.3f}")
+                state["done"] = True
+                progress.empty()
+                stop_box.empty()
+            finally:
+                slots.release()
+    state = st.session_state.get(RANGE)
+    if not state or not state["points"]:
+        st.info("Press **Run range test** (about 100 steps: a few seconds).")
+        return
+    result = summarize_lr_range(state["points"], state["min"], state["max"], state["steps"])
+    if not state["done"]:
+        st.warning(f"Stopped after {len(state['points'])} steps; the curve so far is shown.")
+    m = st.columns(4)
+    m[0].metric("Suggested learning rate", f"{result.suggested_lr:.2e}")
+    m[1].metric("Lowest smoothed loss at", f"{result.min_loss_lr:.2e}")
+    m[2].metric("Steepest descent at", f"{result.steepest_lr:.2e}")
+    m[3].metric("Ended because", result.stop_reason)
+    st.altair_chart(charts.lr_range_chart(result.frame, result.suggested_lr, result.min_loss_lr), width="stretch")
+    st.caption("Dots: the loss of each mini-batch; line: its smoothed value. Green: the suggested rate; red dashed: "
+               "the lowest smoothed loss. Left of the useful range nothing happens; right of it the loss explodes.")
+
+
+def search_tab() -> None:
+    """Grid or random search over lr, batch size, weight decay: live trials, results table and charts."""
+    kind = st.radio("Search", ["Grid", "Random"], horizontal=True, key="hp_kind",
+                    help="Grid: every combination. Random: sample the space (Bergstra & Bengio 2012: random "
+                         "search finds good rates with fewer trials when only some hyper-parameters matter).")
+    a, b, c, d = st.columns(4)
+    epochs = d.slider("Epochs per trial", 1, 10, 2, key="hp_epochs")
+    if kind == "Grid":
+        lrs = a.multiselect("Learning rates", LR_CHOICES, [1e-3, 1e-2], key="hp_grid_lr",
+                            format_func=lambda v: f"{v:g}")
+        sizes = b.multiselect("Batch sizes", [16, 32, 64, 128, 256], [32, 128], key="hp_grid_bs")
+        decays = c.multiselect("Weight decays", WD_CHOICES, [0.0], key="hp_grid_wd", format_func=lambda v: f"{v:g}")
+    else:
+        lr_lo, lr_hi = a.select_slider("Learning-rate range (log-uniform)", LR_CHOICES, (1e-4, 1e-1),
+                                       key="hp_rand_lr", format_func=lambda v: f"{v:g}")
+        sizes = b.multiselect("Batch sizes", [16, 32, 64, 128, 256], [32, 64, 128], key="hp_rand_bs")
+        wd_hi = c.select_slider("Weight decay up to (log-uniform from 1e-6; 0 = off)", WD_CHOICES, 0.0,
+                                key="hp_rand_wd", format_func=lambda v: f"{v:g}")
+        trials = a.slider("Trials", 2, 32, 6, key="hp_rand_n")
+    if st.button("▶ Run search", type="primary", key="hp_search_run"):
+        with friendly_errors("The search"):
+            trial_base = replace(base, epochs=epochs)
+            configs = (grid_configs(trial_base, lrs, sizes, decays) if kind == "Grid" else
+                       random_configs(trial_base, trials, (lr_lo, lr_hi), sizes, (0.0, wd_hi), seed=int(seed)))
+            state = {"configs": configs, "histories": {i: [] for i in range(len(configs))}, "done": False}
+            st.session_state[SEARCH] = state
+            run_search(state, epochs)
+    state = st.session_state.get(SEARCH)
+    if not state:
+        st.info(f"Press **Run search** (default: 4 trials of {epochs} epochs, a few seconds). "
+                f"At most {MAX_TRIALS} trials.")
+        return
+    results = results_frame(state["configs"], state["histories"])
+    if not state["done"]:
+        st.warning(f"Stopped: {len(results)} of {len(state['configs'])} trials have results.")
+    st.dataframe(results, hide_index=True, key="hp_results", column_config={
+        "lr": st.column_config.NumberColumn("lr", format="%.2e"),
+        "batch_size": st.column_config.NumberColumn("batch size"),
+        "weight_decay": st.column_config.NumberColumn("weight decay", format="%.1e"),
+        "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
+        "best_val_accuracy": st.column_config.NumberColumn("best val accuracy", format="percent"),
+        "val_loss": st.column_config.NumberColumn("val loss", format="%.4f"),
+        "train_loss": st.column_config.NumberColumn("train loss", format="%.4f"),
+        "seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
+    st.caption("Sorted by validation accuracy; click a column header to sort by it.")
+    if len(results):
+        st.markdown("**Validation accuracy against each hyper-parameter** (one point per trial; red: diverged, "
+                    "grey: stopped)")
+        for column, chart in zip(st.columns(3), charts.search_scatter(results)):
+            column.altair_chart(chart, width="stretch")
+
+
+def run_search(state: dict, epochs: int) -> None:
+    """Train the trials one after another with a progress bar and a Stop button."""
+    configs, histories = state["configs"], state["histories"]
+    stop_box, status = st.empty(), st.empty()
+    stop_box.button("⏹ Stop", key="hp_search_stop")
+    slots = acquire_slot(status)
+    try:
+        progress = st.progress(0.0, text="Searching...")
+        table = st.empty()
+        data = get_dataset(configs[0].dataset, configs[0].per_class)
+        last = 0.0
+        for index, record in run_trials(configs, data):
+            histories[index].append(record)
+            now = time.perf_counter()
+            if record.kind != "step" or now - last > 0.3:
+                last = now
+                done = index + min(record.epoch / epochs, 1.0)
+                cfg = configs[index]
+                progress.progress(min(done / len(configs), 1.0),
+                                  text=f"Trial {index + 1} of {len(configs)} (lr {cfg.optimizer.resolved_lr():g}, "
+                                       f"batch {cfg.batch_size}, wd {cfg.optimizer.weight_decay:g}) · "
+                                       f"epoch {record.epoch} of {epochs}")
+                if record.kind == "epoch":
+                    table.dataframe(results_frame(configs, histories), hide_index=True)
+        state["done"] = True
+        for box in (progress, table, stop_box):
+            box.empty()
+    finally:
+        slots.release()
+
+
+range_test, search = st.tabs(["📈 LR range test", "🔎 Grid / random search"])
+with range_test:
+    range_tab()
+with search:
+    search_tab()
