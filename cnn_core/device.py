@@ -21,7 +21,8 @@ def device_label(device: torch.device | None = None) -> str:
     device = device or pick_device()
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"CPU ({threads} thread{'' if threads == 1 else 's'} per operation)"
 
 
 def seed_everything(seed: int) -> torch.Generator:
