@@ -44,8 +44,12 @@ def epoch_metric_chart(tidy: pd.DataFrame, metric: str = "accuracy", split: str 
             .add_params(pick).properties(height=300))
 
 
-def train_val_facets(tidy: pd.DataFrame, metric: str = "loss", columns: int = 3) -> alt.Chart:
-    """Train vs validation per run, one small chart per run, with the generalization gap shaded."""
+def train_val_facets(tidy: pd.DataFrame, metric: str = "loss", columns: int = 3,
+                     marks: pd.DataFrame | None = None) -> alt.Chart:
+    """Train vs validation per run, one small chart per run, with the generalization gap shaded.
+
+    `marks` (columns run, epoch, event) adds a dashed vertical rule per row, e.g. where early stopping stopped.
+    """
     long = tidy[(tidy["metric"] == metric) & tidy["split"].isin(["train", "val"])]
     wide = long.pivot_table(index=["run", "epoch"], columns="split", values="value").reset_index()
     for split in ("train", "val"):
@@ -60,6 +64,14 @@ def train_val_facets(tidy: pd.DataFrame, metric: str = "loss", columns: int = 3)
         color=alt.Color("split:N", title="split",
                         scale=alt.Scale(domain=["train", "val"], range=["#4c78a8", "#f58518"])),
         tooltip=["run", "split", "epoch", alt.Tooltip("value:Q", format=".4f")])
-    return (alt.layer(band, line, data=merged).properties(width=260, height=200)
-            .facet(facet=alt.Facet("run:N", title=None), columns=columns)
+    layers = [band, line]
+    if marks is not None and not marks.empty:  # extra rows without epoch/value: only the rule layer draws them
+        merged = pd.concat([merged, marks.rename(columns={"epoch": "mark_epoch"})[["run", "mark_epoch", "event"]]],
+                           ignore_index=True)
+        layers.append(alt.Chart().transform_filter("isValid(datum.mark_epoch)").mark_rule(color="#54a24b", size=2)
+                      .encode(x="mark_epoch:Q", strokeDash=alt.StrokeDash("event:N", title="event"),
+                              tooltip=["run", "event", alt.Tooltip("mark_epoch:Q", title="epoch")]))
+    order = list(dict.fromkeys(tidy["run"]))  # facets in the order the runs were given
+    return (alt.layer(*layers, data=merged).properties(width=260, height=200)
+            .facet(facet=alt.Facet("run:N", title=None, sort=order), columns=columns)
             .properties(title=f"Training vs validation {metric} (shaded: the generalization gap)"))
