@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import torch
@@ -39,16 +39,20 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                              r"s \leftarrow \alpha s + (1-\alpha) g^2,\quad \theta \leftarrow \theta - \eta\, g / (\sqrt{s} + \epsilon)"),
     "adadelta": OptimizerSpec("Adadelta", torch.optim.Adadelta, {"lr": 1.0, "rho": 0.9},
                               "RMSprop whose step size is the running RMS of past updates (lr is a scale).",
-                              r"\Delta = -\frac{\sqrt{u+\epsilon}}{\sqrt{s+\epsilon}} g,\quad u \leftarrow \rho u + (1-\rho)\Delta^2"),
+                              r"s \leftarrow \rho s + (1-\rho) g^2,\ \Delta = \frac{\sqrt{u+\epsilon}}{\sqrt{s+\epsilon}}\, g,\ "
+                              r"u \leftarrow \rho u + (1-\rho)\Delta^2,\ \theta \leftarrow \theta - \eta \Delta"),
     "adam": OptimizerSpec("Adam", torch.optim.Adam, {"lr": 0.001, "betas": (0.9, 0.999)},
                           "Momentum + RMSprop with bias correction: the default choice for most CNNs.",
                           r"m \leftarrow \beta_1 m + (1-\beta_1) g,\ v \leftarrow \beta_2 v + (1-\beta_2) g^2,\ "
+                          r"\hat m = \frac{m}{1-\beta_1^t},\ \hat v = \frac{v}{1-\beta_2^t},\ "
                           r"\theta \leftarrow \theta - \eta\, \hat m / (\sqrt{\hat v} + \epsilon)"),
     "adamw": OptimizerSpec("AdamW", torch.optim.AdamW, {"lr": 0.001, "betas": (0.9, 0.999), "weight_decay": 0.01},
                            "Adam with weight decay applied directly to the weights (decoupled), not via the gradient.",
+                           r"\hat m, \hat v \text{ as in Adam},\ "
                            r"\theta \leftarrow \theta - \eta\,(\hat m / (\sqrt{\hat v} + \epsilon) + \lambda \theta)"),
     "nadam": OptimizerSpec("NAdam", torch.optim.NAdam, {"lr": 0.002, "betas": (0.9, 0.999)},
                            "Adam with Nesterov momentum.",
+                           r"\hat m, \hat v \text{ as in Adam},\ "
                            r"\theta \leftarrow \theta - \eta\,(\beta_1 \hat m + (1-\beta_1) g / (1-\beta_1^t)) / (\sqrt{\hat v} + \epsilon)"),
 }
 
@@ -107,6 +111,19 @@ class ScheduleConfig:
     gamma: float = 0.5       # 'step' factor; 'exponential' per-step factor is gamma ** (1 / step_every)
     min_factor: float = 0.0  # floor of cosine / one-cycle, as a fraction of the base rate
 
+    def validate(self) -> None:
+        """Raise InvalidConfig naming the first value that cannot run."""
+        if self.name not in SCHEDULES:
+            raise InvalidConfig(f"Unknown schedule '{self.name}'. Choose one of: {', '.join(SCHEDULES)}")
+        if not 0 <= self.warmup_steps <= 1_000_000:
+            raise InvalidConfig(f"Warm-up steps must be 0 or more, got {self.warmup_steps}")
+        if self.step_every < 1:
+            raise InvalidConfig(f"Schedule 'every N steps' must be at least 1, got {self.step_every}")
+        if not (math.isfinite(self.gamma) and 0 < self.gamma <= 1):
+            raise InvalidConfig(f"Schedule gamma must be in (0, 1], got {self.gamma}")
+        if not (math.isfinite(self.min_factor) and 0 <= self.min_factor <= 1):
+            raise InvalidConfig(f"Schedule floor (min_factor) must be in [0, 1], got {self.min_factor}")
+
 
 @dataclass(frozen=True)
 class ScheduleSpec:
@@ -155,4 +172,95 @@ def lr_factor(step: int, total_steps: int, config: ScheduleConfig) -> float:
 def make_scheduler(optimizer: torch.optim.Optimizer, config: ScheduleConfig,
                    total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
     """A LambdaLR stepping once per optimizer step with the configured multiplier."""
+    config.validate()
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, config))
+
+
+# ---------------------------------------------------------------- knobs shown next to each optimizer
+
+@dataclass(frozen=True)
+class HyperParameter:
+    """A tunable hyper-parameter besides lr and weight decay: its symbol, bounds and a one-liner."""
+
+    symbol: str  # the Greek letter used in the update rules
+    low: float
+    high: float
+    explanation: str
+
+
+HYPERPARAMETERS: dict[str, HyperParameter] = {
+    "momentum": HyperParameter("μ", 0.0, 0.999, "How much of the previous velocity is kept each step."),
+    "alpha": HyperParameter("α", 0.0, 0.9999, "Decay of the running average of squared gradients."),
+    "rho": HyperParameter("ρ", 0.0, 0.9999, "Decay of the running averages of squared gradients and updates."),
+    "beta1": HyperParameter("β₁", 0.0, 0.999, "Decay of the running mean of gradients (the momentum)."),
+    "beta2": HyperParameter("β₂", 0.0, 0.99999, "Decay of the running mean of squared gradients."),
+}
+
+
+def tunables(name: str) -> dict[str, float]:
+    """The optimizer's tunable hyper-parameters (HYPERPARAMETERS keys) with their registry defaults."""
+    if name not in OPTIMIZERS:
+        raise InvalidConfig(f"Unknown optimizer '{name}'. Choose one of: {', '.join(OPTIMIZERS)}")
+    defaults = OPTIMIZERS[name].defaults
+    out: dict[str, float] = {}
+    for key, value in defaults.items():
+        if key == "betas":
+            out["beta1"], out["beta2"] = float(value[0]), float(value[1])
+        elif key in HYPERPARAMETERS:
+            out[key] = float(value)
+    return out
+
+
+def default_weight_decay(name: str) -> float:
+    """The weight decay an optimizer uses when none is given (0.01 for AdamW, else 0)."""
+    return float(OPTIMIZERS[name].defaults.get("weight_decay", 0.0)) if name in OPTIMIZERS else 0.0
+
+
+def configure(name: str, lr: float | None = None, weight_decay: float | None = None,
+              **hyper: float) -> OptimizerConfig:
+    """An OptimizerConfig from plain values (lr None = the registry default, written out).
+
+    `hyper` takes HYPERPARAMETERS keys (beta1/beta2 become torch's `betas`). Values equal to the
+    defaults are left out of `extra`: labels stay short and equal settings are equal configs (one
+    cache entry).
+    """
+    defaults = tunables(name)
+    unknown = set(hyper) - set(defaults)
+    if unknown:
+        raise InvalidConfig(f"{OPTIMIZERS[name].label} has no hyper-parameter {', '.join(sorted(unknown))}; "
+                            f"it takes {', '.join(defaults) or 'only lr and weight decay'}")
+    for key, value in hyper.items():
+        spec = HYPERPARAMETERS[key]
+        if not (math.isfinite(value) and spec.low <= value <= spec.high):
+            raise InvalidConfig(f"{key} must be in [{spec.low:g}, {spec.high:g}], got {value}")
+    values = {**defaults, **{k: float(v) for k, v in hyper.items()}}
+    extra: list[tuple[str, Any]] = []
+    for key in ("momentum", "alpha", "rho"):
+        if key in values and values[key] != defaults[key]:
+            extra.append((key, values[key]))
+    if "beta1" in values and (values["beta1"], values["beta2"]) != (defaults["beta1"], defaults["beta2"]):
+        extra.append(("betas", (values["beta1"], values["beta2"])))
+    decay = 0.0
+    if weight_decay is not None and weight_decay != default_weight_decay(name):
+        if weight_decay == 0.0:  # OptimizerConfig's 0.0 means "the registry default": say 0 explicitly
+            extra.append(("weight_decay", 0.0))
+        else:
+            decay = float(weight_decay)
+    lr = float(OPTIMIZERS[name].defaults["lr"]) if lr is None else float(lr)
+    return OptimizerConfig(name, lr, decay, tuple(extra))
+
+
+def settings_of(config: OptimizerConfig) -> dict[str, float]:
+    """The full settings of a config (lr, weight_decay and every tunable), defaults filled in: configure()'s inverse."""
+    if config.name not in OPTIMIZERS:
+        raise InvalidConfig(f"Unknown optimizer '{config.name}'. Choose one of: {', '.join(OPTIMIZERS)}")
+    extra = dict(config.extra)
+    out = {"lr": config.resolved_lr(),
+           "weight_decay": float(config.weight_decay or extra.get("weight_decay", default_weight_decay(config.name)))}
+    values = tunables(config.name)
+    for key in ("momentum", "alpha", "rho"):
+        if key in values and key in extra:
+            values[key] = float(extra[key])
+    if "beta1" in values and "betas" in extra:
+        values["beta1"], values["beta2"] = (float(v) for v in extra["betas"])
+    return {**out, **values}
