@@ -51,6 +51,7 @@ class TrainConfig:
     device: str = "auto"            # auto = CUDA when available, else CPU
     max_grad_norm: float | None = None  # clip the gradient norm (None = off)
     divergence_loss: float = 1e4    # a loss above this (or NaN/inf) ends the run as 'diverged'
+    divergence_factor: float = 10.0  # ... and so does a loss above this many times the first step's loss
 
     def validate(self) -> None:
         """Raise InvalidConfig naming the first value that cannot run."""
@@ -78,6 +79,8 @@ class TrainConfig:
         if reg.early_stopping_patience is not None and reg.early_stopping_patience < 1:
             raise InvalidConfig("Early-stopping patience must be at least 1 epoch")
         reg.augment.validate()
+        if not self.divergence_factor > 1 or not self.divergence_loss > 0:
+            raise InvalidConfig("Divergence limits must be positive (factor above 1)")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
             raise InvalidConfig("Gradient clipping norm must be positive")
 
@@ -203,6 +206,7 @@ class TrainingRun:
         self._train_x = self.data.train_x.to(self.device)
         self._train_y = self.data.train_y.to(self.device)
         self._elapsed = 0.0
+        self._first_loss: float | None = None
 
     @contextlib.contextmanager
     def _own_rng(self) -> Iterator[None]:
@@ -222,7 +226,11 @@ class TrainingRun:
         loss = compute_loss(cfg.loss, logits, y, cfg.regularization.label_smoothing)
         penalty = _penalty(self.model, cfg.regularization)
         total = loss + penalty if penalty is not None else loss
-        if not torch.isfinite(total) or total.item() > cfg.divergence_loss:
+        value = total.item()
+        if self._first_loss is None:
+            self._first_loss = value
+        limit = min(cfg.divergence_loss, cfg.divergence_factor * max(self._first_loss, 1e-3))
+        if not math.isfinite(value) or value > limit:
             return None
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
@@ -263,7 +271,8 @@ class TrainingRun:
                     self.status = "diverged"
                     record = Record("diverged", self.epoch, self.step, lr=lr, seconds=self._elapsed,
                                     message=f"Diverged at step {self.step + 1}: the loss became NaN, infinite or "
-                                            f"larger than {cfg.divergence_loss:g}. Try a smaller learning rate.")
+                                            f"more than {cfg.divergence_factor:g} times its starting value. "
+                                            "Try a smaller learning rate.")
                     self.history.append(record)
                     yield record
                     return
