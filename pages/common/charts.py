@@ -18,7 +18,7 @@ def step_loss_chart(tidy: pd.DataFrame, smoothing: float = 0.6, log_scale: bool 
     """Training loss per step, one line per run, legend click highlights a run."""
     data = tidy[(tidy["split"] == "train_step") & (tidy["metric"] == "loss")]
     data = smooth(data, smoothing)
-    pick = alt.selection_point(fields=["run"], bind="legend")
+    pick = alt.selection_point(fields=["run"], bind="legend", name="pick_step_run")
     return (alt.Chart(data, title="Training loss per step" + (" (smoothed)" if smoothing else ""))
             .mark_line()
             .encode(x=alt.X("step:Q", title="step"),
@@ -32,7 +32,7 @@ def step_loss_chart(tidy: pd.DataFrame, smoothing: float = 0.6, log_scale: bool 
 def epoch_metric_chart(tidy: pd.DataFrame, metric: str = "accuracy", split: str = "val") -> alt.Chart:
     """A per-epoch metric (validation accuracy by default), one line with points per run."""
     data = tidy[(tidy["split"] == split) & (tidy["metric"] == metric)]
-    pick = alt.selection_point(fields=["run"], bind="legend")
+    pick = alt.selection_point(fields=["run"], bind="legend", name="pick_epoch_run")
     names = {"val": "Validation", "train": "Training"}
     return (alt.Chart(data, title=f"{names.get(split, split)} {metric} per epoch")
             .mark_line(point=True)

@@ -35,7 +35,10 @@ class Experiment:
 
 
 def _default_live_chart(experiment: Experiment) -> alt.Chart:
-    return step_loss_chart(experiment.frame(), smoothing=0.6) | epoch_metric_chart(experiment.frame())
+    frame = experiment.frame()
+    # Two charts side by side; independent selections so Altair does not merge their parameters.
+    return alt.hconcat(step_loss_chart(frame, smoothing=0.6), epoch_metric_chart(frame)).resolve_scale(
+        color="shared")
 
 
 def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
@@ -78,7 +81,8 @@ def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: s
     data = get_dataset(first.dataset, first.per_class)
     runs = make_runs(to_train, data)
     total = sum(run.steps_per_epoch * run.config.epochs for run in runs.values())
-    st.button("Stop", key=f"{key}_stop", help="Stop the runs; what has been computed so far stays on the page.")
+    stop_box = st.empty()  # the Stop button exists only while the runs train
+    stop_box.button("Stop", key=f"{key}_stop", help="Stop the runs; what has been computed so far stays on the page.")
     status = st.empty()
     slots = training_slots()
     while not slots.acquire(timeout=0.5):
@@ -104,6 +108,7 @@ def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: s
         experiment.seconds = time.perf_counter() - start
         progress.progress(1.0, text=f"Done in {experiment.seconds:.1f} s")
         chart_box.empty()
+        stop_box.empty()
     finally:
         slots.release()
     cache = finished_runs()
