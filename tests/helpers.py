@@ -207,10 +207,13 @@ _ARM_RERUN_WATCH = """() => {
   const app = document.querySelector('[data-testid="stApp"]');
   window.__stSawRun = false;
   if (window.__stRunObserver) window.__stRunObserver.disconnect();
-  window.__stRunObserver = new MutationObserver(() => {
-    if (app.getAttribute('data-test-script-state') !== 'notRunning') window.__stSawRun = true;
+  window.__stRunObserver = new MutationObserver((records) => {
+    // A fast rerun can go running -> notRunning within one batch of records: look at the old values too.
+    if (app.getAttribute('data-test-script-state') !== 'notRunning'
+        || records.some(r => r.oldValue !== null && r.oldValue !== 'notRunning')) window.__stSawRun = true;
   });
-  window.__stRunObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  window.__stRunObserver.observe(app, {attributes: true, attributeOldValue: true,
+                                       attributeFilter: ['data-test-script-state']});
 }"""
 
 _RERUN_DONE = """() => {

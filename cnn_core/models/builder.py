@@ -61,22 +61,50 @@ class LayerSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LayerSpec":
-        """Inverse of to_dict; validates the kind and parameter names."""
+        """Inverse of to_dict; validates the kind, the parameter names and each value's type and range."""
         if not isinstance(data, dict) or "kind" not in data:
             raise ArchitectureError("Each layer must be an object with a 'kind' field")
         kind = data["kind"]
-        if kind not in LAYER_DEFAULTS:
-            raise ArchitectureError(f"Unknown layer kind '{kind}'. Known: {', '.join(LAYER_DEFAULTS)}")
+        if not isinstance(kind, str) or kind not in LAYER_DEFAULTS:
+            raise ArchitectureError(f"Unknown layer kind {kind!r}. Known: {', '.join(LAYER_DEFAULTS)}")
         params = {k: v for k, v in data.items() if k != "kind"}
         unknown = set(params) - set(LAYER_DEFAULTS[kind])
         if unknown:
             raise ArchitectureError(f"Layer '{kind}' has no parameter(s) {', '.join(sorted(unknown))}")
+        for name, value in params.items():
+            _check_param_type(kind, name, value)
         return cls.of(kind, **params)
 
     def describe(self) -> str:
         """Short text such as 'conv(out_channels=6, kernel_size=5)'."""
         inner = ", ".join(f"{k}={v}" for k, v in self.params if v is not None)
         return f"{self.kind}({inner})"
+
+
+MAX_LAYER_INT = 65_536  # no sensible layer parameter is larger; bigger numbers would overflow torch
+
+
+def _check_param_type(kind: str, name: str, value: Any) -> None:
+    """Raise ArchitectureError unless `value` has the type (and a sane range) of the parameter's default."""
+    default = LAYER_DEFAULTS[kind][name]
+    where = f"Layer '{kind}', parameter '{name}'"
+    if name == "name":  # the activation's name
+        if not isinstance(value, str) or value not in ACTIVATIONS:
+            raise ArchitectureError(f"{where}: must be one of {', '.join(ACTIVATIONS)}, got {value!r}")
+    elif name == "padding_mode":
+        if value not in ("zeros", "reflect", "replicate", "circular"):
+            raise ArchitectureError(f"{where}: must be zeros, reflect, replicate or circular, got {value!r}")
+    elif isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ArchitectureError(f"{where}: must be true or false, got {value!r}")
+    elif name == "p":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ArchitectureError(f"{where}: must be a number in [0, 1), got {value!r}")
+    elif default is None or isinstance(default, int):  # integers; in_channels / in_features / stride may be null
+        if value is None and default is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LAYER_INT:
+            raise ArchitectureError(f"{where}: must be an integer from 0 to {MAX_LAYER_INT:,}, got {value!r}")
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
@@ -91,9 +119,9 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
 
 def _positive_int(spec: LayerSpec, name: str, index: int, minimum: int = 1) -> int:
     value = spec.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ArchitectureError(f"Layer {index + 1} ({spec.kind}): {name} must be an integer >= {minimum}, got {value!r}",
-                                index)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_LAYER_INT:
+        raise ArchitectureError(f"Layer {index + 1} ({spec.kind}): {name} must be an integer from {minimum} to "
+                                f"{MAX_LAYER_INT:,}, got {value!r}", index)
     return value
 
 
@@ -216,10 +244,14 @@ def specs_to_json(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: S
 
 def specs_from_json(text: str | bytes) -> tuple[tuple[LayerSpec, ...], Shape]:
     """Parse an architecture JSON; malformed input raises ArchitectureError with the reason."""
+    if not text or not (text.strip() if isinstance(text, (str, bytes)) else text):
+        raise ArchitectureError("The file is empty: expected an architecture JSON")
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArchitectureError(f"Not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise ArchitectureError("Not an architecture: the JSON is nested too deeply") from exc
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
         raise ArchitectureError("Expected an object with 'input_shape' and a 'layers' list")
     shape = data.get("input_shape", [1, 28, 28])

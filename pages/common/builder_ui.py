@@ -178,9 +178,8 @@ def load_json(key: str) -> None:
     """
     value = st.session_state.get(key)
     data = value.getvalue() if hasattr(value, "getvalue") else value
-    if not data:
-        st.session_state[LOAD_ERROR] = "Nothing to load: choose a file or paste JSON first." if key.endswith("text") \
-            else None
+    if value is None or (not data and key.endswith("text")):  # uploader cleared, or an empty text box
+        st.session_state[LOAD_ERROR] = "Nothing to load: paste JSON first." if value is not None else None
         return
     try:
         specs, shape = specs_from_json(data)

@@ -1,0 +1,214 @@
+"""Load test: N students at once, each running a short optimizer comparison, on one local server.
+
+    python benchmarks/load_test.py [--sessions 1 5 10] [--per-class 50] [--epochs 1] [--train-epochs 10] [--skip-freeze]
+
+One Chromium, one browser context (= one Streamlit session) per student, driven concurrently with
+Playwright's asyncio API. Each session opens the Optimizers page, sets a short comparison (SGD vs
+Adam, --per-class images per class, --epochs epochs, a seed of its own so no session is served
+from another's cached runs) and presses Run; its time is click -> results table shown. Errors
+counted per session: stException boxes and st.error alerts.
+
+Printed: per N, all-complete, errors, median / max time per session, and the ratio to one
+session alone; the server's memory (VmRSS/VmHWM from /proc) after start, with the default models
+loaded (Layer Visualization and Basic Layers visited once), and at the peak of the biggest N.
+Then "long runs never freeze other sessions": the time of a simple page load (home page, idle
+with its title) while another session trains on the Train page, against the same load when idle.
+Loopback only; every wait is bounded.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+
+from browser_bench import (
+    ARM_RERUN,
+    CHROMIUM_ARGS,
+    ERROR_ALERT,
+    EXCEPTION,
+    IDLE,
+    RERUN_DONE,
+    TITLE_CHANGED,
+    VIEWPORT,
+    MemorySampler,
+    find_chromium,
+    machine,
+    median,
+    memory_mib,
+    running_server,
+)
+
+RESULTS_TABLE = '[data-testid="stDataFrame"]:has-text("final val acc")'
+
+
+async def rerun(page, action, timeout_ms: int = 300_000) -> None:
+    """Perform an action that triggers a rerun and wait until that rerun has finished."""
+    await page.evaluate(ARM_RERUN)
+    await action()
+    await page.wait_for_function(RERUN_DONE, timeout=timeout_ms, polling=100)
+
+
+async def open_page(browser, url: str):
+    context = await browser.new_context(viewport=VIEWPORT)
+    page = await context.new_page()
+    page.set_default_timeout(120_000)
+    await page.goto(url, timeout=300_000)
+    await page.wait_for_function(TITLE_CHANGED, arg="", timeout=300_000, polling=100)
+    return context, page
+
+
+async def set_number(page, key: str, value: int) -> None:
+    box = page.locator(f".st-key-{key} input")
+    await box.fill(str(value))
+    await rerun(page, lambda: box.press("Enter"))
+
+
+async def student(browser, url: str, seed: int, per_class: int, epochs: int) -> dict:
+    """One session: open the Optimizers page, set a short comparison, run it; time and errors."""
+    result = {"seed": seed, "seconds": float("nan"), "ok": False, "exceptions": 0, "errors": 0, "note": ""}
+    context = None
+    try:
+        context, page = await open_page(browser, f"{url}/Optimizers")
+        await set_number(page, "cnn_per_class", per_class)
+        await set_number(page, "cnn_epochs", epochs)
+        await set_number(page, "cnn_seed", seed)
+        start = time.perf_counter()
+        await rerun(page, lambda: page.locator(".st-key-cnn_run button").click(), timeout_ms=600_000)
+        await page.locator(RESULTS_TABLE).wait_for(state="visible", timeout=60_000)
+        result["seconds"] = time.perf_counter() - start
+        result["exceptions"] = await page.locator(EXCEPTION).count()
+        result["errors"] = await page.locator(ERROR_ALERT).count()
+        result["ok"] = result["exceptions"] == 0 and result["errors"] == 0
+    except Exception as exc:  # a timeout or a closed page is a result to print, not a crash of the benchmark
+        result["note"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+    finally:
+        if context is not None:
+            await context.close()
+    return result
+
+
+async def crowd(browser, url: str, n: int, first_seed: int, per_class: int, epochs: int) -> tuple[list[dict], float]:
+    start = time.perf_counter()
+    results = await asyncio.gather(*(student(browser, url, first_seed + i, per_class, epochs) for i in range(n)))
+    return list(results), time.perf_counter() - start
+
+
+async def visit(browser, url: str) -> float:
+    """Seconds from goto to the page idle with its title (a fresh session)."""
+    start = time.perf_counter()
+    context, _ = await open_page(browser, url)
+    seconds = time.perf_counter() - start
+    await context.close()
+    return seconds
+
+
+async def freeze_check(browser, url: str, train_epochs: int, samples: int = 3) -> dict:
+    """Home-page load time while idle vs while another session trains on the Train page."""
+    idle = [await visit(browser, url) for _ in range(samples)]
+    context, trainer = await open_page(browser, f"{url}/Train")
+    thumb = trainer.locator('.st-key-tr_epochs input[type="range"]')  # streamlit 1.67: react-aria slider
+    await thumb.focus()
+    current = int(await thumb.input_value())
+    for _ in range(max(0, min(train_epochs, 50) - current)):  # the Epochs slider, one step per key press
+        await thumb.press("ArrowRight")
+    await trainer.wait_for_function(f"""() => document.querySelector('.st-key-tr_epochs input[type="range"]')
+        .value == '{train_epochs}' && !!document.querySelector('{IDLE}')""", timeout=120_000)
+    await trainer.wait_for_timeout(1000)  # let the slider's last rerun start and end
+    await trainer.wait_for_selector(IDLE, state="attached", timeout=120_000)
+    started = time.perf_counter()
+    await trainer.locator(".st-key-tr_train button").first.click()
+    done = f"""() => !!document.querySelector('{IDLE}') && Array.from(document.querySelectorAll(
+        '[data-testid="stMetric"]')).some(m => m.innerText.includes('Epochs trained')
+        && m.querySelector('[data-testid="stMetricValue"]').innerText.trim() == '{train_epochs}')"""
+    training = asyncio.create_task(trainer.wait_for_function(done, timeout=900_000, polling=200))
+    await trainer.locator('[data-testid="stProgress"]').first.wait_for(timeout=120_000)  # training has started
+    busy = []
+    for _ in range(samples):
+        if training.done():
+            break
+        seconds = await visit(browser, url)
+        if not training.done():  # count only loads that finished while the training still ran
+            busy.append(seconds)
+    await training
+    train_s = time.perf_counter() - started
+    await context.close()
+    return {"idle": idle, "busy": busy, "train_s": train_s, "epochs": train_epochs}
+
+
+async def main_async(args) -> None:
+    from playwright.async_api import async_playwright
+
+    chromium = find_chromium()
+    if chromium is None:
+        raise SystemExit("no chromium found (apt-get install -y chromium, or set CHROMIUM_PATH)")
+    print(f"machine: {machine()}")
+    with running_server() as server:
+        memory = {"after start": memory_mib(server.pid)}
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+            try:
+                for path in ("/Layer_Visualization", "/Basic_Layers"):  # loads EfficientNet-Lite0 and LeNet-5
+                    await visit(browser, server.url + path)
+                memory["default models loaded"] = memory_mib(server.pid)
+                rows, baseline, seed = [], None, 1000
+                for n in args.sessions:
+                    with MemorySampler(server.pid) as sampler:
+                        results, wall = await crowd(browser, server.url, n, seed, args.per_class, args.epochs)
+                    seed += n
+                    times = [r["seconds"] for r in results if r["ok"]]
+                    if n == 1 and times:
+                        baseline = times[0]
+                    rows.append((n, results, wall, sampler.peak))
+                    print(f"  N={n:2d}: {sum(r['ok'] for r in results)}/{n} complete in {wall:.1f} s", flush=True)
+                    for r in results:
+                        if r["note"] or not r["ok"]:
+                            print(f"    session seed {r['seed']}: exceptions={r['exceptions']} errors={r['errors']} "
+                                  f"{r['note']}")
+                memory[f"after {max(args.sessions)} sessions"] = memory_mib(server.pid)
+                freeze = None if args.skip_freeze else await freeze_check(browser, server.url, args.train_epochs)
+            finally:
+                await browser.close()
+
+    print()
+    print(f"load test: Optimizers page, SGD vs Adam, {args.per_class} images/class, {args.epochs} epoch(s), "
+          "one Chromium, one context per session")
+    print(f"  {'N':>3s} {'complete':>9s} {'errors':>7s} {'median s':>9s} {'max s':>7s} {'wall s':>7s} "
+          f"{'x alone':>8s} {'peak RSS':>9s}")
+    for n, results, wall, peak in rows:
+        times = [r["seconds"] for r in results if r["ok"]]
+        errors = sum(r["exceptions"] + r["errors"] + bool(r["note"]) for r in results)
+        ratio = median(times) / baseline if baseline and times else float("nan")
+        print(f"  {n:3d} {sum(r['ok'] for r in results):5d}/{n:<3d} {errors:7d} {median(times):9.2f} "
+              f"{max(times, default=float('nan')):7.2f} {wall:7.1f} {ratio:8.2f} {peak:6.0f} MiB")
+    print()
+    print("server memory (VmRSS now / VmHWM peak so far):")
+    for label, values in memory.items():
+        print(f"  {label:24s} {values.get('VmRSS', float('nan')):6.0f} MiB / {values.get('VmHWM', float('nan')):6.0f} MiB")
+    if freeze:
+        print()
+        print("long runs never freeze other sessions: home page load (fresh session, goto -> idle with title)")
+        print(f"  idle server:               median {median(freeze['idle']):5.2f} s  "
+              f"({', '.join(f'{v:.2f}' for v in freeze['idle'])})")
+        print(f"  while a session trains:    median {median(freeze['busy']):5.2f} s  "
+              f"({', '.join(f'{v:.2f}' for v in freeze['busy'])}; Train page, LeNet-5, {freeze['epochs']} epochs, "
+              f"{freeze['train_s']:.1f} s)")
+        if freeze["busy"]:
+            print(f"  ratio busy / idle: {median(freeze['busy']) / median(freeze['idle']):.2f}")
+        else:
+            print("  (the training ended before a page load finished: raise --train-epochs)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 10], help="N values (1 first = baseline)")
+    parser.add_argument("--per-class", type=int, default=50)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--train-epochs", type=int, default=10, help="epochs of the Train page run (1..50)")
+    parser.add_argument("--skip-freeze", action="store_true",
+                        help="skip the 'long runs never freeze other sessions' check (Train page default run)")
+    args = parser.parse_args()
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
