@@ -15,8 +15,8 @@ st.markdown(
 )
 
 left, right = st.columns(2)
-left.metric("Device in use", device_label())
-left.caption("CUDA is used when available, else the CPU. Every experiment takes a seed: "
+left.metric("Device in use", "CUDA GPU" if torch.cuda.is_available() else "CPU")
+left.caption(f"{device_label()}. CUDA is used when available, else the CPU. Every experiment takes a seed: "
              "the same seed gives the same curves on the CPU.")
 offline = [f"`{key}`" for key, spec in DATASETS.items() if spec.offline]
 right.metric("Default dataset", "MNIST 5k (embedded)")
