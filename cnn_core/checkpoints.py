@@ -61,6 +61,11 @@ def save_checkpoint(path: str | Path, model: nn.Module, model_name: str, model_o
     return path
 
 
+# Messages of torch's weights-only unpickler when it refuses to import or call something (torch 2.6+).
+_REFUSED_CODE = ("Unsupported global", "unsupported GLOBAL", "Trying to call reduce", "Can only create new object",
+                 "Can only build")
+
+
 def _read_payload(data: bytes) -> dict[str, Any]:
     if len(data) == 0:
         raise CheckpointError("The checkpoint file is empty.")
@@ -70,10 +75,14 @@ def _read_payload(data: bytes) -> dict[str, Any]:
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        # weights_only=True refuses any pickle that would import or call Python code.
-        raise CheckpointError("Refused to load this file: it contains Python objects beyond tensors and plain "
-                              "data (a pickle that could run code). Only CNN Playground checkpoints "
-                              "(weights + JSON metadata) are accepted.") from exc
+        if any(marker in str(exc) for marker in _REFUSED_CODE):
+            # weights_only=True refused a global: the pickle would import or call Python code.
+            raise CheckpointError("Refused to load this file: it contains Python objects beyond tensors and "
+                                  "plain data (a pickle that could run code). Only CNN Playground checkpoints "
+                                  "(weights + JSON metadata) are accepted.") from exc
+        # Bytes that are no pickle at all (a PNG or a text file named .pt): an unknown opcode, not a refusal.
+        raise CheckpointError("This is not a readable PyTorch checkpoint (corrupt or another file type, "
+                              "e.g. an image renamed to .pt).") from exc
     except Exception as exc:  # any decoder failure on untrusted bytes (KeyError, EOFError, BadZipFile, ...)
         raise CheckpointError(f"This is not a readable PyTorch checkpoint (corrupt or another file type): "
                               f"{type(exc).__name__}.") from exc

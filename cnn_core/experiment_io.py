@@ -211,7 +211,7 @@ def _surface_from(data: Any, where: str) -> SurfaceSettings:
     if unknown:
         raise InvalidConfig(f"{where}: unknown field(s) {', '.join(unknown)}")
     function = data.get("function", "rosenbrock")
-    if function not in SURFACES:
+    if not isinstance(function, str) or function not in SURFACES:
         raise InvalidConfig(f"{where}.function: unknown test function {function!r}; "
                             f"choose one of {', '.join(SURFACES)}")
     condition = _number(data.get("condition", 10.0), f"{where}.condition", 1, 1000)
@@ -271,7 +271,14 @@ def settings_from_json(text: str | bytes) -> ComparisonSettings:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidConfig(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
-    return settings_from_dict(data)
+    except RecursionError:  # e.g. '[[[[...]]]]' 100,000 levels deep: the parser runs out of stack
+        raise InvalidConfig("Not valid settings: the JSON is nested too deeply "
+                            "(exported settings are only a few levels deep)") from None
+    try:
+        return settings_from_dict(data)
+    except RecursionError:  # deep nesting that the parser still took, inside a field
+        raise InvalidConfig("Not valid settings: the JSON is nested too deeply "
+                            "(exported settings are only a few levels deep)") from None
 
 
 # ---------------------------------------------------------------- results

@@ -26,7 +26,7 @@ def trained_models() -> dict:
     return {"MLP": trained_model(MLP_MNIST), "LeNet-5": trained_model(LENET5_MNIST)}
 
 
-@st.cache_data(show_spinner="Shifting the test digits...")
+@st.cache_data(max_entries=16, show_spinner="Shifting the test digits...")
 def translation(direction: str, mode: str, max_shift: int):
     trained_models()  # make sure the spinner above is shown on a cold start
     frame, _ = avc.translation_experiment(shifts=range(0, max_shift + 1), direction=direction, mode=mode)

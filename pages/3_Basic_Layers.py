@@ -22,7 +22,7 @@ st.markdown(
 )
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(max_entries=8, show_spinner=False)
 def photo(name: str):
     return ops.sample_photo(name)
 
@@ -30,6 +30,14 @@ def photo(name: str):
 @st.cache_resource(show_spinner="Training LeNet-5 on mnist-5k once (cached on disk)...")
 def trained_lenet():
     return trained_model(LENET5_MNIST)  # shared by all sessions: never modified (dead_relu_report copies it)
+
+
+@st.cache_data(max_entries=2, show_spinner="Measuring dead ReLU units for every bias shift...")
+def dead_sweep(count: int = 256):
+    """The dying-ReLU sweep of the shared LeNet-5 (fixed model and digits): computed once, not on every rerun."""
+    lenet, _ = trained_lenet()
+    test = get_dataset("mnist-5k")
+    return ops.dead_relu_sweep(lenet, test.test_x[:count], test.test_y[:count], [s / 2 for s in range(-10, 1)])
 
 
 def int_slider(label: str, high: int, value: int, key: str, help: str | None = None) -> int:
@@ -183,10 +191,9 @@ with tab_act:
                 "(as one bad step could do) and count, on 256 test digits, the units that never fire and the "
                 "conv channels whose weights get exactly zero gradient.")
     with friendly_errors("The dying-ReLU experiment"):
-        lenet, _ = trained_lenet()
         d1, d2 = st.columns([1, 1.4], gap="large")
         shift = d1.slider("Bias shift added to every conv bias", -5.0, 0.0, 0.0, 0.5, key="dead_shift")
-        sweep = ops.dead_relu_sweep(lenet, data.test_x[:256], data.test_y[:256], [s / 2 for s in range(-10, 1)])
+        sweep = dead_sweep(256)  # a copy of the cached frame: changing it below is safe
         sweep["layer"] = sweep["layer"].map(LENET_RELUS).fillna(sweep["layer"])
         now = sweep[sweep["bias_shift"] == shift]
         st.dataframe(pd.DataFrame({

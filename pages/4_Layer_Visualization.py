@@ -57,8 +57,9 @@ def analysis(model_key: str, input_key: str, _vm, _x):
 
 
 @st.cache_data(max_entries=32, show_spinner="Computing gradients...")
-def attributions(model_key: str, input_key: str, layer: str, class_index: int, _vm, _x):
-    return attr.saliency(_vm.model, _x, class_index), attr.grad_cam(_vm.model, _x, layer, class_index)
+def attributions(model_key: str, input_key: str, layer: str | None, class_index: int, _vm, _x):
+    cam = attr.grad_cam(_vm.model, _x, layer, class_index) if layer is not None else None  # None: no maps
+    return attr.saliency(_vm.model, _x, class_index), cam
 
 
 def keep_valid(key: str, options: list) -> None:
@@ -180,87 +181,101 @@ if source == "Test digit":
     right.caption(f"True label of test digit {index}: **{label}**")
 right.caption(f"{len(result.layers)} layer outputs recorded in {result.seconds:.2f} s (cached for this image).")
 
+has_maps = bool(result.keys(maps_only=True))  # a fully-connected network (MLP) has no feature maps
+NO_MAPS_TEXT = ("This network has no layer with spatial feature maps (it is fully connected: every layer "
+                "sees the flattened image), so there are no feature maps to draw. Pick a CNN such as LeNet-5.")
 tab_maps, tab_all, tab_filters, tab_cam, tab_stats = st.tabs(
     ["🗺️ Feature maps", "🎞️ All layers", "🧱 Filters", "🔥 What it looks at", "📊 Statistics"])
 
 # ---------------------------------------------------------------- feature maps of one layer
 with tab_maps, friendly_errors("Drawing the feature maps"):
-    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-    groups = ["all"] + [g for g in act.GROUPS if result.keys(g, maps_only=True)]
-    group = c1.selectbox("Layer kind", groups, key=f"lv_group_{vm.key}",
-                         help="conv = convolution outputs, activation = after ReLU/ReLU6/tanh, block = residual "
-                              "or MBConv block outputs, norm = batch norm.")
-    layer_keys = result.keys(group, maps_only=True)
-    default = act.default_layer(result)
-    key = c1.selectbox("Layer", layer_keys, format_func=lambda k: result.layer(k).label,
-                       key=f"lv_layer_{vm.key}_{group}",
-                       index=layer_keys.index(default) if default in layer_keys else 0)
-    layer = result.layer(key)
-    count = min(layer.shape[0], c2.slider("Channels shown", 1, 64, 16, key="lv_count",
-                                          help="The channels with the largest mean |activation| come first."))
-    scale = c3.radio("Colour scale", ["shared", "per-map"], key="lv_scale",
-                     help="shared: one scale for the whole layer, so maps compare; per-map: each map stretched to "
-                          "its own range, so weak maps show their pattern too.")
-    cmap = c4.selectbox("Colormap", ["viridis", "magma", "gray", "coolwarm"], key="lv_cmap")
-    channels = act.strongest_channels(layer, count)
-    grid = act.feature_grid(layer, channels, scale, cmap)
-    st.image(grid,
-             caption=f"{layer.label}: {count} of {layer.shape[0]} channels, strongest first "
-                     f"(values {layer.min:.2f} … {layer.max:.2f})")
-    tile = 96 if layer.shape[0] <= 256 else 48
-    st.download_button(f"⬇️ Download all {layer.shape[0]} channels as a PNG grid",  # drawn only when clicked
-                       lambda: act.png_bytes(act.feature_grid(layer, None, scale, cmap, tile=tile)),
-                       file_name=f"{vm.key}-{key.replace('#', '_')}.png", mime="image/png", key="lv_download")
-    st.markdown("**One channel, large, next to the input**")
-    pick = st.selectbox("Channel", [int(c) for c in layer.order], key=f"lv_channel_{vm.key}_{key}",
-                        format_func=lambda c: f"ch {c} (mean |a| = {layer.strength[c]:.3f})")
-    a, b, c = st.columns(3)
-    a.image(enlarge(ready.view, 320), caption="network input", width="stretch")
-    b.image(act.channel_image(layer, pick, scale=scale, cmap=cmap), caption=f"{key}, channel {pick}",
-            width="stretch")
-    own = layer.maps[pick].astype("float32")
-    c.image(attr.overlay(ready.view, own - own.min(), 0.55, cmap, size=320), caption="the map over the input",
-            width="stretch")
+    if not has_maps:
+        st.info(NO_MAPS_TEXT, icon="ℹ️")
+    else:
+        c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+        groups = ["all"] + [g for g in act.GROUPS if result.keys(g, maps_only=True)]
+        group = c1.selectbox("Layer kind", groups, key=f"lv_group_{vm.key}",
+                             help="conv = convolution outputs, activation = after ReLU/ReLU6/tanh, block = residual "
+                                  "or MBConv block outputs, norm = batch norm.")
+        layer_keys = result.keys(group, maps_only=True)
+        default = act.default_layer(result)
+        key = c1.selectbox("Layer", layer_keys, format_func=lambda k: result.layer(k).label,
+                           key=f"lv_layer_{vm.key}_{group}",
+                           index=layer_keys.index(default) if default in layer_keys else 0)
+        layer = result.layer(key)
+        count = min(layer.shape[0], c2.slider("Channels shown", 1, 64, 16, key="lv_count",
+                                              help="The channels with the largest mean |activation| come first."))
+        scale = c3.radio("Colour scale", ["shared", "per-map"], key="lv_scale",
+                         help="shared: one scale for the whole layer, so maps compare; per-map: each map stretched to "
+                              "its own range, so weak maps show their pattern too.")
+        cmap = c4.selectbox("Colormap", ["viridis", "magma", "gray", "coolwarm"], key="lv_cmap")
+        channels = act.strongest_channels(layer, count)
+        grid = act.feature_grid(layer, channels, scale, cmap)
+        st.image(grid,
+                 caption=f"{layer.label}: {count} of {layer.shape[0]} channels, strongest first "
+                         f"(values {layer.min:.2f} … {layer.max:.2f})")
+        tile = 96 if layer.shape[0] <= 256 else 48
+        st.download_button(f"⬇️ Download all {layer.shape[0]} channels as a PNG grid",  # drawn only when clicked
+                           lambda: act.png_bytes(act.feature_grid(layer, None, scale, cmap, tile=tile)),
+                           file_name=f"{vm.key}-{key.replace('#', '_')}.png", mime="image/png", key="lv_download")
+        st.markdown("**One channel, large, next to the input**")
+        pick = st.selectbox("Channel", [int(c) for c in layer.order], key=f"lv_channel_{vm.key}_{key}",
+                            format_func=lambda c: f"ch {c} (mean |a| = {layer.strength[c]:.3f})")
+        a, b, c = st.columns(3)
+        a.image(enlarge(ready.view, 320), caption="network input", width="stretch")
+        b.image(act.channel_image(layer, pick, scale=scale, cmap=cmap), caption=f"{key}, channel {pick}",
+                width="stretch")
+        own = layer.maps[pick].astype("float32")
+        c.image(attr.overlay(ready.view, own - own.min(), 0.55, cmap, size=320), caption="the map over the input",
+                width="stretch")
 
 # ---------------------------------------------------------------- every layer at a glance
 with tab_all, friendly_errors("Drawing the overview"):
-    strip_groups = [g for g in ("block", "all", "activation", "conv") if result.keys(g, maps_only=True)]
-    strip_group = st.radio("Layers in the strip", strip_groups, horizontal=True, key=f"lv_strip_{vm.key}",
-                           help="For deep networks, 'block' shows one tile per MBConv/residual block.")
-    strip_keys = result.keys(strip_group, maps_only=True)
-    strip = act.overview_tiles(result, strip_keys[:64])
-    st.caption("The strongest channel of each layer, from the input side to the output side, each on its own "
-               "colour scale: the maps shrink while their number grows and what they respond to gets more abstract."
-               + (f" (First 64 of {len(strip_keys)} layers.)" if len(strip_keys) > 64 else ""))
-    st.image([img for img, _ in strip], caption=[cap for _, cap in strip], width=120)
+    if not has_maps:
+        st.info(NO_MAPS_TEXT, icon="ℹ️")
+    else:
+        strip_groups = [g for g in ("block", "all", "activation", "conv") if result.keys(g, maps_only=True)]
+        strip_group = st.radio("Layers in the strip", strip_groups, horizontal=True, key=f"lv_strip_{vm.key}",
+                               help="For deep networks, 'block' shows one tile per MBConv/residual block.")
+        strip_keys = result.keys(strip_group, maps_only=True)
+        strip = act.overview_tiles(result, strip_keys[:64])
+        st.caption("The strongest channel of each layer, from the input side to the output side, each on its own "
+                   "colour scale: the maps shrink while their number grows and what they respond to gets more abstract."
+                   + (f" (First 64 of {len(strip_keys)} layers.)" if len(strip_keys) > 64 else ""))
+        st.image([img for img, _ in strip], caption=[cap for _, cap in strip], width=120)
 
 # ---------------------------------------------------------------- filters
 with tab_filters, friendly_errors("Drawing the filters"):
     convs = act.conv_layers(vm.model)
-    first_name, first = convs[0]
-    st.markdown(f"**First layer `{first_name}`**: {first.out_channels} filters of {first.in_channels} x "
-                f"{first.kernel_size[0]} x {first.kernel_size[1]}, shown as "
-                f"{'RGB' if first.in_channels == 3 else 'grayscale'} tiles (gray/mid-colour = 0).")
-    tiles = act.first_layer_filters(first)
-    st.image(tiles)
-    names = [n for n, _ in convs]
-    conv_name = st.selectbox("Deeper layer", names, index=min(1, len(names) - 1), key=f"lv_conv_{vm.key}",
-                             format_func=lambda n: f"{n} · {dict(convs)[n].weight.shape[0]} filters"
-                             + (f" · groups = {dict(convs)[n].groups}" if dict(convs)[n].groups > 1 else ""))
-    conv = dict(convs)[conv_name]
-    if conv.groups == conv.in_channels > 1:
-        grid = act.depthwise_filters(conv)
-        st.image(grid, caption=f"{conv_name} is depthwise (groups = {conv.groups}): "
-                 f"filter i is one {conv.kernel_size[0]}x{conv.kernel_size[1]} kernel that sees only input channel i "
-                 "(red > 0, blue < 0; first 64 shown)")
-    elif conv.kernel_size == (1, 1):
-        st.image(act.pointwise_matrix(conv), caption=f"{conv_name}: a 1x1 convolution is a {conv.out_channels} x "
-                 f"{conv.in_channels} matrix applied at every pixel (rows = output channels; red > 0, blue < 0)")
+    if not convs:
+        st.info("This network has no convolution layers (it is fully connected), so it has no filters to show. "
+                "Pick a CNN such as LeNet-5 to see learned filters.", icon="ℹ️")
     else:
-        out = st.number_input("Output channel", 0, conv.out_channels - 1, 0, key=f"lv_out_{vm.key}_{conv_name}")
-        grid = act.kernel_slices(conv, int(out))
-        st.image(grid, caption=f"{conv_name}, output channel {out}: one "
-                 f"{conv.kernel_size[0]}x{conv.kernel_size[1]} kernel per input channel it sees (red > 0, blue < 0)")
+        first_name, first = convs[0]
+        st.markdown(f"**First layer `{first_name}`**: {first.out_channels} filters of {first.in_channels} x "
+                    f"{first.kernel_size[0]} x {first.kernel_size[1]}, shown as "
+                    f"{'RGB' if first.in_channels == 3 else 'grayscale'} tiles (gray/mid-colour = 0).")
+        tiles = act.first_layer_filters(first)
+        st.image(tiles)
+        names = [n for n, _ in convs]
+        conv_name = st.selectbox("Deeper layer", names, index=min(1, len(names) - 1), key=f"lv_conv_{vm.key}",
+                                 format_func=lambda n: f"{n} · {dict(convs)[n].weight.shape[0]} filters"
+                                 + (f" · groups = {dict(convs)[n].groups}" if dict(convs)[n].groups > 1 else ""))
+        conv = dict(convs)[conv_name]
+        if conv.groups == conv.in_channels > 1:
+            grid = act.depthwise_filters(conv)
+            st.image(grid, caption=f"{conv_name} is depthwise (groups = {conv.groups}): "
+                     f"filter i is one {conv.kernel_size[0]}x{conv.kernel_size[1]} kernel that sees only "
+                     "input channel i (red > 0, blue < 0; first 64 shown)")
+        elif conv.kernel_size == (1, 1):
+            st.image(act.pointwise_matrix(conv), caption=f"{conv_name}: a 1x1 convolution is a {conv.out_channels} x "
+                     f"{conv.in_channels} matrix applied at every pixel (rows = output channels; red > 0, blue < 0)")
+        else:
+            out = st.number_input("Output channel", 0, conv.out_channels - 1, 0, key=f"lv_out_{vm.key}_{conv_name}")
+            grid = act.kernel_slices(conv, int(out))
+            st.image(grid, caption=f"{conv_name}, output channel {out}: one "
+                     f"{conv.kernel_size[0]}x{conv.kernel_size[1]} kernel per input channel it sees "
+                     "(red > 0, blue < 0)")
 
 # ---------------------------------------------------------------- saliency and Grad-CAM
 with tab_cam, friendly_errors("Computing the attributions"):
@@ -275,17 +290,23 @@ with tab_cam, friendly_errors("Computing the attributions"):
                        format_func=lambda i: f"{result.class_name(i)} ({result.probabilities[i]:.1%})",
                        help="Default: the predicted class. Pick another to see what speaks for it.")
     cam_keys = [k for k in result.keys(maps_only=True) if result.layer(k).group != "linear"]
-    cam_default = act.default_layer(result, for_cam=True)
-    cam_layer = k2.selectbox("Grad-CAM layer", cam_keys, index=cam_keys.index(cam_default), key=f"lv_cam_{vm.key}",
-                             format_func=lambda k: result.layer(k).label,
-                             help="Deep layers: coarse but class-specific; early layers: sharp but generic.")
+    cam_layer = None
+    if cam_keys:
+        cam_default = act.default_layer(result, for_cam=True)
+        cam_layer = k2.selectbox("Grad-CAM layer", cam_keys, index=cam_keys.index(cam_default),
+                                 key=f"lv_cam_{vm.key}", format_func=lambda k: result.layer(k).label,
+                                 help="Deep layers: coarse but class-specific; early layers: sharp but generic.")
     sal, cam = attributions(vm.key, input_key, cam_layer, int(cls), vm, ready.tensor)
     a, b, c = st.columns(3)
     a.image(attr.heatmap_image(attr.robust_unit(sal)), caption="saliency |∂y/∂x|", width="stretch")
     b.image(attr.overlay(ready.view, attr.robust_unit(sal), 0.6, "inferno", size=320),
             caption="saliency over the input", width="stretch")
-    c.image(attr.overlay(ready.view, cam, 0.5, "jet", size=320), width="stretch",
-            caption=f"Grad-CAM for '{result.class_name(int(cls))}' at {cam_layer} ({cam.shape[0]}x{cam.shape[1]})")
+    if cam is None:
+        c.info("Grad-CAM needs a layer with spatial feature maps, and this fully-connected network has none: "
+               "only the saliency map applies.", icon="ℹ️")
+    else:
+        c.image(attr.overlay(ready.view, cam, 0.5, "jet", size=320), width="stretch",
+                caption=f"Grad-CAM for '{result.class_name(int(cls))}' at {cam_layer} ({cam.shape[0]}x{cam.shape[1]})")
 
 # ---------------------------------------------------------------- statistics
 with tab_stats:

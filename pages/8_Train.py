@@ -1,4 +1,5 @@
 """Train a CNN end to end: live curves, loss functions, sanity checks, TensorBoard, checkpoints."""
+import math
 import time
 from dataclasses import replace
 
@@ -367,7 +368,7 @@ def upload_section(config: TrainConfig | None) -> None:
     """Upload a checkpoint to continue training it, warm-start the sidebar's model, or visualize it."""
     st.markdown("**Restore**: upload a checkpoint. A file of another architecture, a corrupt or empty file, or a "
                 "pickle that tries to run code is refused with a message.")
-    uploaded = st.file_uploader("Upload a checkpoint", key="tr_upload",
+    uploaded = st.file_uploader("Upload a checkpoint", key="tr_upload", type=["pt", "pth", "ckpt"],
                                 help="A .pt file downloaded from this page.")
     if uploaded is None:
         return
@@ -375,9 +376,12 @@ def upload_section(config: TrainConfig | None) -> None:
         raw = uploaded.getvalue()
         checkpoint = load_checkpoint(raw)
         saved = checkpoint.config
-        st.success(f"Checkpoint of **{MODELS[checkpoint.model_name].label}**, dataset `{saved.get('dataset')}`, "
-                   f"{checkpoint.metrics.get('epochs', '?')} epoch(s), test accuracy "
-                   f"{checkpoint.metrics.get('test_accuracy', float('nan')):.1%}.")
+        epochs, accuracy = checkpoint.metrics.get("epochs"), checkpoint.metrics.get("test_accuracy")
+        st.success(f"Checkpoint of **{MODELS[checkpoint.model_name].label}**, "
+                   + (f"dataset `{saved['dataset']}`, " if saved.get("dataset") else "dataset unknown, ")
+                   + (f"{epochs} epoch(s), " if isinstance(epochs, int) else "epochs unknown, ")
+                   + (f"test accuracy {accuracy:.1%}." if isinstance(accuracy, (int, float))
+                      and math.isfinite(accuracy) else "test accuracy unknown (saved without a training run)."))
         a, b, c = st.columns(3)
         if a.button("Continue training from it", key="tr_restore",
                     help="Restores the model and its training config; then press Continue training."):

@@ -11,7 +11,7 @@ import streamlit as st
 
 from cnn_core.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
                                  settings_of, tunables)
-from cnn_core.errors import InvalidConfig
+from cnn_core.errors import InvalidConfig, PlaygroundError
 from cnn_core.experiment_io import ComparisonSettings, settings_from_json, settings_to_json
 from cnn_core.toy_surfaces import Surface
 
@@ -158,7 +158,7 @@ def import_settings() -> None:
     try:
         settings = settings_from_json(upload.getvalue() if upload is not None else state.get("opt_import_text", ""))
         check_page_limits(settings)
-    except InvalidConfig as exc:
+    except PlaygroundError as exc:  # cnn_core turns every malformed input into InvalidConfig (a PlaygroundError)
         state["opt_import_msg"] = ("error", f"Could not load these settings. {exc}")
         return
     base = settings.base
