@@ -189,7 +189,9 @@ class TrainingRun:
         self.data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
         self.model = (model if model is not None else build_initialized_model(config, self.data)).to(self.device)
         self.optimizer = make_optimizer(self.model.parameters(), config.optimizer)
+        self._params = [p for p in self.model.parameters() if p.requires_grad]  # walked once, used every step
         self.steps_per_epoch = math.ceil(len(self.data.train_y) / config.batch_size)
+        self._scheduled = config.schedule.name != "none" or config.schedule.warmup_steps > 0
         self.scheduler = make_scheduler(self.optimizer, config.schedule, config.epochs * self.steps_per_epoch)
         self._order = torch.Generator().manual_seed(config.seed)
         self._augment = torch.Generator().manual_seed(config.seed + 1)
@@ -207,6 +209,11 @@ class TrainingRun:
         self._train_y = self.data.train_y.to(self.device)
         self._elapsed = 0.0
         self._first_loss: float | None = None
+
+    def use_scheduler(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+        """Replace the learning-rate schedule (e.g. the LR range test's ramp); stepped after every step."""
+        self.scheduler = scheduler
+        self._scheduled = True
 
     @contextlib.contextmanager
     def _own_rng(self) -> Iterator[None]:
@@ -234,13 +241,14 @@ class TrainingRun:
             return None
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+        grads = [p.grad for p in self._params if p.grad is not None]
         if cfg.max_grad_norm is not None:
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+            norm = torch.nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm)
         else:
             norm = torch.nn.utils.get_total_norm(grads)
         self.optimizer.step()
-        self.scheduler.step()
+        if self._scheduled:  # a constant rate needs no scheduler step (it is the hot loop)
+            self.scheduler.step()
         correct = (logits.detach().argmax(dim=1) == y).sum()
         loss_value, correct_value, norm_value = torch.stack([loss.detach(), correct.float(), norm.detach()]).tolist()
         return loss_value, correct_value / len(y), norm_value

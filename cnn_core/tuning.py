@@ -90,7 +90,7 @@ def lr_range_points(config: TrainConfig, data: Dataset | None = None, min_lr: fl
     data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
     steps_per_epoch = math.ceil(len(data.train_y) / config.batch_size)
     run = TrainingRun(range_test_config(config, min_lr, max_lr, steps, steps_per_epoch), data)
-    run.scheduler = exponential_ramp(run.optimizer, max_lr / min_lr, steps)  # stepped by the run after each step
+    run.use_scheduler(exponential_ramp(run.optimizer, max_lr / min_lr, steps))  # stepped by the run after each step
     average, best = 0.0, math.inf
     for record in run.records():
         if record.kind == "diverged":  # NaN / inf / huge loss: the curve ends with an explosion
