@@ -139,3 +139,26 @@ def screenshot_dir() -> Path:
     """``artifacts/screenshots/`` under the repo root (gitignored), created on demand."""
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     return SCREENSHOT_DIR
+
+
+# --------------------------------------------------------------------- bad-input corpus
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory) -> Path:
+    """Folder holding the generated bad-input corpus (tests/bad_inputs), one per test session."""
+    return tmp_path_factory.mktemp("bad_inputs")
+
+
+@pytest.fixture(scope="session")
+def corpus(corpus_dir):
+    """Every bad or odd upload (list of tests.bad_inputs.Upload), written into corpus_dir."""
+    from tests.bad_inputs import write_corpus
+    return write_corpus(corpus_dir)
+
+
+@pytest.fixture(scope="session")
+def valid(corpus_dir):
+    """One valid upload per uploader kind, for checking that the next upload works."""
+    from tests.bad_inputs import valid_inputs
+    return valid_inputs(corpus_dir)

@@ -35,8 +35,6 @@ from tests.bad_inputs import (
     for_kind,
     interleaved,
     marker_path,
-    valid_inputs,
-    write_corpus,
 )
 from tests.helpers import PAGES_DIR, make_app_test
 
@@ -232,19 +230,7 @@ def run_corpus(uploader: Uploader, corpus: list[Upload], valid: Upload) -> list[
     return problems
 
 
-@pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("bad_inputs")
-
-
-@pytest.fixture(scope="module")
-def corpus(corpus_dir) -> list[Upload]:
-    return write_corpus(corpus_dir)
-
-
-@pytest.fixture(scope="module")
-def valid(corpus_dir) -> dict[str, Upload]:
-    return valid_inputs(corpus_dir)
+# corpus_dir, corpus and valid are session fixtures in tests/conftest.py (shared with the other corpus tests)
 
 
 # ----------------------------------------------------------------------------------------- tests

@@ -25,8 +25,6 @@ from tests.bad_inputs import (
     for_kind,
     interleaved,
     marker_path,
-    valid_inputs,
-    write_corpus,
 )
 from tests.helpers import (
     IDLE_SELECTOR,
@@ -144,19 +142,7 @@ class BrowserSession:
         return True
 
 
-@pytest.fixture(scope="module")
-def corpus_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("bad_inputs_browser")
-
-
-@pytest.fixture(scope="module")
-def corpus(corpus_dir) -> list[Upload]:
-    return write_corpus(corpus_dir)
-
-
-@pytest.fixture(scope="module")
-def valid(corpus_dir) -> dict[str, Upload]:
-    return valid_inputs(corpus_dir)
+# corpus_dir, corpus and valid are session fixtures in tests/conftest.py (shared with the other corpus tests)
 
 
 @pytest.mark.parametrize("name", list(UPLOADERS))
