@@ -220,7 +220,7 @@ _ARM_RERUN_WATCH = """() => {
 
 # A rerun so fast that React renders running -> notRunning in one commit leaves no DOM mutation to
 # observe; so a page that has stayed idle for QUIET_MS after the action counts as done too.
-QUIET_MS = 4000
+QUIET_MS = 8000
 _RERUN_DONE = """(quietMs) => {
   const app = document.querySelector('[data-testid="stApp"]');
   if (app.getAttribute('data-test-script-state') !== 'notRunning') { window.__stIdleSince = null; return false; }

@@ -27,6 +27,7 @@ def test_upload_an_image_and_see_the_feature_map(streamlit_server, browser_page,
 
     act_and_wait_for_rerun(page, lambda: page.get_by_text("Upload your own", exact=True).click())
     uploader = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    uploader.wait_for(state="attached", timeout=60_000)  # the rerun that shows it may start late on a busy server
     assert uploader.count() == 1
     act_and_wait_for_rerun(page, lambda: uploader.set_input_files(str(picture)), timeout_ms=120_000)
     assert_no_exception(page, "after the upload")
