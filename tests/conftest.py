@@ -162,3 +162,10 @@ def valid(corpus_dir):
     """One valid upload per uploader kind, for checking that the next upload works."""
     from tests.bad_inputs import valid_inputs
     return valid_inputs(corpus_dir)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Retry real-browser tests (up to twice): on 2 cores one shared server can start a rerun late."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None and item.get_closest_marker("flaky") is None:
+            item.add_marker(pytest.mark.flaky(reruns=2, reruns_delay=2))

@@ -62,6 +62,7 @@ def test_corrupt_upload_shows_one_message_and_the_next_upload_works(streamlit_se
     file_input = open_upload(page, streamlit_server)
     act_and_wait_for_rerun(page, lambda: file_input.set_input_files(str(corrupt)), timeout_ms=120_000)
     alerts = page.locator('[data-testid="stAlert"]').filter(has_text="holiday.png")
+    alerts.first.wait_for(timeout=60_000)  # the rerun may start late on a busy server
     assert alerts.count() == 1
     assert "damaged or truncated" in alerts.first.inner_text()
     assert_no_exception(page, "after a corrupt upload")
@@ -69,6 +70,7 @@ def test_corrupt_upload_shows_one_message_and_the_next_upload_works(streamlit_se
     save_screenshot(page, "layer_viz_corrupt_upload")
 
     act_and_wait_for_rerun(page, lambda: file_input.set_input_files(str(fine)), timeout_ms=180_000)
+    page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=120_000)
     assert page.locator('[data-testid="stAlert"]').filter(has_text="damaged").count() == 0
     assert page.locator('[data-testid="stMetricValue"]').count() == 1, "the next upload is analysed"
     assert_no_exception(page, "after the next upload")
