@@ -9,19 +9,19 @@ Quick start::
             print(record.epoch, record.val_acc)
     print("test accuracy", run.test_metrics()[1])
 """
-from .augment import AugmentConfig, augment_batch
-from .checkpoints import Checkpoint, checkpoint_bytes, load_checkpoint, load_weights_into, save_checkpoint
-from .data import DATASETS, Dataset, load_dataset
-from .device import device_label, pick_device, seed_everything
-from .errors import (ArchitectureError, CheckpointError, DatasetUnavailable, ImageError, InvalidConfig,
-                     PlaygroundError)
-from .init_schemes import INIT_SCHEMES, apply_init
-from .losses import LOSSES, compute_loss
-from .models import ACTIVATIONS, MODELS, LayerSpec, ModelOptions, build_from_specs, build_model
-from .optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, make_optimizer
-from .summary import layer_summary, summary_totals
-from .training import (Record, RegularizationConfig, TrainConfig, TrainingRun, evaluate, predict_logits,
-                       records_to_frame, train)
+from cnn_core.data.augment import AugmentConfig, augment_batch
+from cnn_core.training.checkpoints import Checkpoint, checkpoint_bytes, load_checkpoint, load_weights_into, save_checkpoint
+from cnn_core.data import DATASETS, Dataset, load_dataset
+from cnn_core.device import device_label, pick_device, seed_everything
+from cnn_core.errors import (ArchitectureError, CheckpointError, DatasetUnavailable, ImageError, InvalidConfig,
+                             PlaygroundError)
+from cnn_core.models.init_schemes import INIT_SCHEMES, apply_init
+from cnn_core.training.losses import LOSSES, compute_loss
+from cnn_core.models import ACTIVATIONS, MODELS, LayerSpec, ModelOptions, build_from_specs, build_model
+from cnn_core.training.optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, make_optimizer
+from cnn_core.inspect.summary import layer_summary, summary_totals
+from cnn_core.training import (Record, RegularizationConfig, TrainConfig, TrainingRun, evaluate, predict_logits,
+                               records_to_frame, train)
 
 __all__ = [
     "ACTIVATIONS", "ArchitectureError", "AugmentConfig", "Checkpoint", "CheckpointError", "DATASETS", "Dataset",

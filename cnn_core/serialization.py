@@ -7,16 +7,15 @@ import types
 import typing
 from typing import Any, TypeVar
 
-from .errors import InvalidConfig
-from .models.builder import LayerSpec
+from cnn_core.errors import InvalidConfig
 
 T = TypeVar("T")
 
 
 def to_jsonable(obj: Any) -> Any:
     """A dataclass (nested, with LayerSpecs and tuples) as plain dicts and lists."""
-    if isinstance(obj, LayerSpec):
-        return obj.to_dict()
+    if callable(getattr(obj, "to_dict", None)) and not isinstance(obj, type):
+        return obj.to_dict()  # a type that owns its JSON form (LayerSpec)
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (tuple, list)):
@@ -41,9 +40,9 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         raise InvalidConfig(errors[0] if errors else f"{where}: unexpected value {value!r}")
     if hint is Any:
         return tuple(value) if isinstance(value, list) else value
-    if hint is LayerSpec:
+    if isinstance(hint, type) and callable(getattr(hint, "from_dict", None)):
         try:
-            return LayerSpec.from_dict(value)
+            return hint.from_dict(value)  # a type that owns its JSON form (LayerSpec)
         except Exception as exc:
             raise InvalidConfig(f"{where}: {exc}") from exc
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):

@@ -3,9 +3,9 @@ import altair as alt
 import numpy as np
 import streamlit as st
 
-from cnn_core import ann_vs_cnn as avc
-from cnn_core.layer_ops import to_display
-from cnn_core.pretrained import LENET5_MNIST, MLP_MNIST, trained_model
+from cnn_core.experiments import ann_vs_cnn as avc
+from cnn_core.teaching.layer_ops import to_display
+from cnn_core.training.pretrained import LENET5_MNIST, MLP_MNIST, trained_model
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from cnn_core import codegen
+from cnn_core.inspect import codegen
 from cnn_core.errors import ArchitectureError
 from cnn_core.models import LENET5_SPECS, MODELS, ModelOptions, build_model, specs_to_json
 from pages.common import builder_ui as ui

@@ -5,10 +5,10 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from cnn_core import layer_ops as ops
-from cnn_core.images import load_image
+from cnn_core.teaching import layer_ops as ops
+from cnn_core.data.images import load_image
 from cnn_core.models import ACTIVATIONS
-from cnn_core.pretrained import LENET5_MNIST, trained_model
+from cnn_core.training.pretrained import LENET5_MNIST, trained_model
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
 

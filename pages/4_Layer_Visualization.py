@@ -4,12 +4,12 @@ import hashlib
 import altair as alt
 import streamlit as st
 
-from cnn_core import activations as act
-from cnn_core import attribution as attr
-from cnn_core.images import load_image
-from cnn_core.preprocess import enlarge, prepare
-from cnn_core.sample_images import SAMPLE_PHOTOS, dataset_digit, sample_photo
-from cnn_core.vision_models import (
+from cnn_core.inspect import feature_maps as act
+from cnn_core.inspect import attribution as attr
+from cnn_core.data.images import load_image
+from cnn_core.data.preprocess import enlarge, prepare
+from cnn_core.data.samples import SAMPLE_PHOTOS, dataset_digit, sample_photo
+from cnn_core.training.zoo import (
     TORCHVISION_MODELS,
     VISION_MODELS,
     WeightsUnavailable,

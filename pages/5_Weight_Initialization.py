@@ -4,8 +4,8 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core import ACTIVATIONS, INIT_SCHEMES, MODELS, OPTIMIZERS, ModelOptions, OptimizerConfig, TrainConfig
-from cnn_core.init_stats import INIT_MODELS, InitStatsConfig, init_statistics, symmetric_hidden_layers, training_summary
-from cnn_core.regularization import model_from_state
+from cnn_core.experiments.init_stats import INIT_MODELS, InitStatsConfig, init_statistics, symmetric_hidden_layers, training_summary
+from cnn_core.experiments.regularization import model_from_state
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
 from pages.common.experiments import run_experiment

@@ -4,7 +4,7 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core import MODELS, OPTIMIZERS, AugmentConfig, OptimizerConfig
-from cnn_core.regularization import (NEAR_ZERO, REG_MODELS, REG_VARIANTS, Strengths, augmentation_preview,
+from cnn_core.experiments.regularization import (NEAR_ZERO, REG_MODELS, REG_VARIANTS, Strengths, augmentation_preview,
                                      early_stop_marks, model_from_state, overfit_config, preview_grid,
                                      regularization_summary, validation_minimum, variant_configs, weight_histograms,
                                      weight_stats)

@@ -7,10 +7,10 @@ import streamlit as st
 
 from cnn_core import (DATASETS, MODELS, DatasetUnavailable, ModelOptions, OptimizerConfig, ScheduleConfig,
                       TrainConfig)
-from cnn_core.compare import lr_schedule_frame, optimizer_configs, summary_table, unique_labels
-from cnn_core.experiment_io import ComparisonSettings, SurfaceSettings, labelled, results_csv
-from cnn_core.optimizers import OPTIMIZERS, configure
-from cnn_core.toy_surfaces import SURFACES, Surface, compare_2d, summary_2d, surface_grid
+from cnn_core.experiments.compare import lr_schedule_frame, optimizer_configs, summary_table, unique_labels
+from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, results_csv
+from cnn_core.training.optimizers import OPTIMIZERS, configure
+from cnn_core.teaching.toy_surfaces import SURFACES, Surface, compare_2d, summary_2d, surface_grid
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
 from pages.common.experiments import run_experiment

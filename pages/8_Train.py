@@ -9,12 +9,12 @@ import streamlit as st
 from cnn_core import (DATASETS, INIT_SCHEMES, LOSSES, MODELS, OPTIMIZERS, SCHEDULES, AugmentConfig, ModelOptions,
                       OptimizerConfig, RegularizationConfig, ScheduleConfig, TrainConfig, TrainingRun,
                       load_checkpoint, load_weights_into)
-from cnn_core.checkpoints import restore_run, run_checkpoint_bytes
-from cnn_core.evaluation import display_images, evaluate_split
-from cnn_core.loss_explainer import loss_curves
+from cnn_core.training.checkpoints import restore_run, run_checkpoint_bytes
+from cnn_core.training.evaluation import display_images, evaluate_split
+from cnn_core.teaching.loss_explainer import loss_curves
 from cnn_core.models import output_shapes
-from cnn_core.sanity import gradient_norms_check, initial_loss_check, overfit_batch_check
-from cnn_core.tensorboard_log import TensorBoardLogger, logged, run_name, runs_dir, tensorboard_command
+from cnn_core.experiments.sanity import gradient_norms_check, initial_loss_check, overfit_batch_check
+from cnn_core.training.tensorboard import TensorBoardLogger, logged, run_name, runs_dir, tensorboard_command
 from pages.common import train_charts as charts
 from pages.common.errors import friendly_errors
 from pages.common.session_keys import CUSTOM_ARCHITECTURE, SESSION_CHECKPOINTS

@@ -5,7 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from cnn_core import DATASETS, MODELS, OPTIMIZERS, OptimizerConfig, TrainConfig
-from cnn_core.tuning import (MAX_TRIALS, grid_configs, lr_range_points, random_configs, results_frame, run_trials,
+from cnn_core.experiments.tuning import (MAX_TRIALS, grid_configs, lr_range_points, random_configs, results_frame, run_trials,
                              summarize_lr_range)
 from pages.common import train_charts as charts
 from pages.common.errors import friendly_errors

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnn_core import activations as act
+from cnn_core.inspect import feature_maps as act
 from cnn_core.errors import InvalidConfig
 from cnn_core.models import ModelOptions, build_model
-from cnn_core.summary import layer_summary
+from cnn_core.inspect.summary import layer_summary
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""cnn_core.ann_vs_cnn: parameter growth and the shifted-digit experiment."""
+"""cnn_core.experiments.ann_vs_cnn: parameter growth and the shifted-digit experiment."""
 from __future__ import annotations
 
 from dataclasses import replace
@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_core import ann_vs_cnn as avc
+from cnn_core.experiments import ann_vs_cnn as avc
 from cnn_core import load_dataset
-from cnn_core import pretrained
+from cnn_core.training import pretrained
 from cnn_core.errors import InvalidConfig
 from cnn_core.training import evaluate
 

@@ -1,14 +1,14 @@
-"""cnn_core.codegen: checked layer lists, diagrams and generated PyTorch code, against PyTorch itself."""
+"""cnn_core.inspect.codegen: checked layer lists, diagrams and generated PyTorch code, against PyTorch itself."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from cnn_core import codegen
+from cnn_core.inspect import codegen
 from cnn_core.errors import ArchitectureError
 from cnn_core.models import LENET5_SPECS, LayerSpec, ModelOptions, build_from_specs, build_model
-from cnn_core.summary import layer_summary
+from cnn_core.inspect.summary import layer_summary
 
 L = LayerSpec.of
 

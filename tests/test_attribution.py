@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnn_core import attribution as attr
+from cnn_core.inspect import attribution as attr
 from cnn_core.errors import InvalidConfig
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cnn_core import AugmentConfig, InvalidConfig, augment_batch, load_dataset
-from cnn_core.regularization import augmentation_preview, preview_grid
+from cnn_core.experiments.regularization import augmentation_preview, preview_grid
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""cnn_core.layer_ops: every number the Basic Layers page shows, checked against PyTorch itself."""
+"""cnn_core.teaching.layer_ops: every number the Basic Layers page shows, checked against PyTorch itself."""
 from __future__ import annotations
 
 import itertools
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_core import layer_ops as ops
+from cnn_core.teaching import layer_ops as ops
 from cnn_core.errors import InvalidConfig
 from cnn_core.models import conv_output_size
 from cnn_core.models.simple import LectureConvNet

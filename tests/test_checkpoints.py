@@ -8,7 +8,7 @@ import torch
 
 from cnn_core import (CheckpointError, ModelOptions, TrainConfig, TrainingRun, build_model, checkpoint_bytes,
                       load_checkpoint, load_dataset, load_weights_into, save_checkpoint)
-from cnn_core.checkpoints import MAX_CHECKPOINT_BYTES
+from cnn_core.training.checkpoints import MAX_CHECKPOINT_BYTES
 
 
 def test_round_trip_reproduces_predictions_exactly(tmp_path):
@@ -81,7 +81,7 @@ def test_truncated_checkpoint_and_plain_state_dict():
 
 
 def test_size_limit(monkeypatch):
-    monkeypatch.setattr("cnn_core.checkpoints.MAX_CHECKPOINT_BYTES", 1000)
+    monkeypatch.setattr("cnn_core.training.checkpoints.MAX_CHECKPOINT_BYTES", 1000)
     good = checkpoint_bytes(build_model("lenet5-modern"), "lenet5-modern", ModelOptions())
     with pytest.raises(CheckpointError, match="limit"):
         load_checkpoint(good)

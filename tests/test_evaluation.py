@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cnn_core import TrainConfig, TrainingRun, evaluate, load_dataset
-from cnn_core.evaluation import (confusion_frame, display_images, evaluate_split, misclassified_frame,
+from cnn_core.training.evaluation import (confusion_frame, display_images, evaluate_split, misclassified_frame,
                                  per_class_accuracy)
 
 NAMES = ("cat", "dog", "fox")

@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 
 from cnn_core import ModelOptions, TrainConfig
-from cnn_core.compare import comparison_frame, summary_table
+from cnn_core.experiments.compare import comparison_frame, summary_table
 from cnn_core.errors import InvalidConfig
-from cnn_core.experiment_io import (FORMAT, VERSION, ComparisonSettings, LabelledOptimizer, SurfaceSettings, labelled,
+from cnn_core.experiments.sharing import (FORMAT, VERSION, ComparisonSettings, LabelledOptimizer, SurfaceSettings, labelled,
                                     results_csv, settings_from_json, settings_to_dict, settings_to_json)
-from cnn_core.optimizers import ScheduleConfig, configure
+from cnn_core.training.optimizers import ScheduleConfig, configure
 from cnn_core.training import Record
 
 

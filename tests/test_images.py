@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from cnn_core.errors import ImageError, PlaygroundError
-from cnn_core.images import MAX_IMAGE_PIXELS, load_image, to_rgb
+from cnn_core.data.images import MAX_IMAGE_PIXELS, load_image, to_rgb
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

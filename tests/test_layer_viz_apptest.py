@@ -11,9 +11,9 @@ import streamlit as st
 import torch
 from PIL import Image
 
-from cnn_core.checkpoints import checkpoint_bytes, save_checkpoint
+from cnn_core.training.checkpoints import checkpoint_bytes, save_checkpoint
 from cnn_core.models import ModelOptions, build_model
-from cnn_core.pretrained import LENET5_MNIST, cached_path
+from cnn_core.training.pretrained import LENET5_MNIST, cached_path
 from cnn_core.training import TrainConfig
 from pages.common.session_keys import SESSION_CHECKPOINTS
 from tests.test_images import huge_png
@@ -172,7 +172,7 @@ def test_session_checkpoint_and_uploaded_checkpoints(app_test):
 
 
 def test_torchvision_model_offline_shows_a_message_and_download_fails_cleanly(app_test, tmp_path, monkeypatch):
-    import cnn_core.vision_models as vmod
+    import cnn_core.training.zoo as vmod
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cnn_core.errors import InvalidConfig
-from cnn_core.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
+from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
                                  default_weight_decay, lr_factor, make_optimizer, make_scheduler, settings_of,
                                  tunables)
 

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from cnn_core.experiment_io import ComparisonSettings, SurfaceSettings, labelled, settings_to_json
-from cnn_core.optimizers import configure
-from cnn_core.toy_surfaces import SURFACES
+from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, settings_to_json
+from cnn_core.training.optimizers import configure
+from cnn_core.teaching.toy_surfaces import SURFACES
 from cnn_core.training import TrainConfig
 
 PAGE = "pages/7_Optimizers.py"

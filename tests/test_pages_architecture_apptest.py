@@ -8,7 +8,8 @@ import pytest
 import streamlit as st
 from PIL import Image
 
-from cnn_core import codegen, pretrained
+from cnn_core.inspect import codegen
+from cnn_core.training import pretrained
 from cnn_core.models import LAYER_DEFAULTS, LENET5_SPECS, build_from_specs, build_model, specs_to_json
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
 

@@ -6,7 +6,7 @@ import json
 import pandas as pd
 
 from cnn_core.training import Record
-from cnn_core.compare import comparison_frame
+from cnn_core.experiments.compare import comparison_frame
 from pages.common.charts import train_val_facets
 
 

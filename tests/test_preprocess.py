@@ -7,9 +7,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from cnn_core.errors import ImageError
-from cnn_core.preprocess import mnist_style, prepare, tensor_image
-from cnn_core.sample_images import SAMPLE_PHOTOS, dataset_digit, sample_photo
-from cnn_core.vision_models import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD, InputSpec
+from cnn_core.data.preprocess import mnist_style, prepare, tensor_image
+from cnn_core.data.samples import SAMPLE_PHOTOS, dataset_digit, sample_photo
+from cnn_core.data.preprocess import InputSpec
+from cnn_core.training.zoo import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD
 
 LITE = InputSpec(3, 224, LITE_MEAN, LITE_STD, "photo", resize=256)
 MNIST_STATS = ((0.1307,), (0.3081,))

@@ -5,9 +5,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cnn_core.hooks import capture_forward
+from cnn_core.inspect.hooks import capture_forward
 from cnn_core.models import LayerSpec, ModelOptions, build_from_specs, build_model
-from cnn_core.summary import layer_summary, summary_totals
+from cnn_core.inspect.summary import layer_summary, summary_totals
 
 
 def test_lenet5_summary_table():

@@ -8,8 +8,8 @@ import torch
 
 from cnn_core import (InvalidConfig, evaluate, OptimizerConfig, RegularizationConfig, TrainConfig, TrainingRun, load_dataset,
                       records_to_frame, train)
-from cnn_core.compare import compare
-from cnn_core.optimizers import ScheduleConfig, lr_factor
+from cnn_core.experiments.compare import compare
+from cnn_core.training.optimizers import ScheduleConfig, lr_factor
 
 
 @pytest.fixture(scope="module")

@@ -8,13 +8,13 @@ import urllib.error
 import pytest
 import torch
 
-from cnn_core import activations as act
-from cnn_core import vision_models as vmod
-from cnn_core.checkpoints import checkpoint_bytes
+from cnn_core.inspect import feature_maps as act
+from cnn_core.training import zoo as vmod
+from cnn_core.training.checkpoints import checkpoint_bytes
 from cnn_core.errors import CheckpointError, PlaygroundError
 from cnn_core.models import ModelOptions, build_model
-from cnn_core.preprocess import prepare
-from cnn_core.sample_images import sample_photo
+from cnn_core.data.preprocess import prepare
+from cnn_core.data.samples import sample_photo
 from cnn_core.training import TrainConfig
 
 
@@ -64,9 +64,9 @@ def test_lenet5_disk_cache_is_reused(tmp_path, monkeypatch):
         def __init__(self, *args, **kwargs):
             raise AssertionError("trained again instead of loading the cache")
 
-    import cnn_core.pretrained
+    import cnn_core.training.pretrained
 
-    monkeypatch.setattr(cnn_core.pretrained, "TrainingRun", NoTraining)
+    monkeypatch.setattr(cnn_core.training.pretrained, "TrainingRun", NoTraining)
     second = vmod.load_lenet5(tiny)
     assert files[0].stat().st_mtime_ns == stamp
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values()):

@@ -9,8 +9,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import ArchitectureError
-from .layers import ACTIVATIONS, make_activation
+from cnn_core.errors import ArchitectureError
+from cnn_core.models.activations import ACTIVATIONS, make_activation
 
 Shape = tuple[int, ...]  # (C, H, W) for feature maps, (F,) after flatten
 

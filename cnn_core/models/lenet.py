@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import make_activation
+from cnn_core.models.activations import make_activation
 
 
 class LeNet5(nn.Module):

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from cnn_core.codegen import ArchitectureReport
+from cnn_core.inspect.codegen import ArchitectureReport
 from cnn_core.errors import ArchitectureError
 from cnn_core.models import ACTIVATIONS, LAYER_DEFAULTS, LAYER_EXPLANATIONS, LayerSpec, specs_from_json
 

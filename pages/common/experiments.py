@@ -11,7 +11,7 @@ import streamlit as st
 import torch
 
 from cnn_core import Record, TrainConfig
-from cnn_core.compare import comparison_frame, interleave, make_runs
+from cnn_core.experiments.compare import comparison_frame, interleave, make_runs
 
 from .charts import epoch_metric_chart, step_loss_chart
 from .errors import friendly_errors

@@ -9,11 +9,11 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from cnn_core.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
+from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
                                  settings_of, tunables)
 from cnn_core.errors import InvalidConfig, PlaygroundError
-from cnn_core.experiment_io import ComparisonSettings, settings_from_json, settings_to_json
-from cnn_core.toy_surfaces import Surface
+from cnn_core.experiments.sharing import ComparisonSettings, settings_from_json, settings_to_json
+from cnn_core.teaching.toy_surfaces import Surface
 
 from .charts import smooth
 from .errors import friendly_errors

@@ -196,7 +196,7 @@ def _lenet_checkpoint() -> bytes:
     import torch
 
     from cnn_core import TrainConfig
-    from cnn_core.checkpoints import checkpoint_bytes
+    from cnn_core.training.checkpoints import checkpoint_bytes
     from cnn_core.models import ModelOptions, build_model
     torch.manual_seed(0)
     config = TrainConfig(per_class=20, epochs=1)
@@ -208,7 +208,7 @@ def _lenet_checkpoint() -> bytes:
 def _checkpoint_entries(folder: Path) -> list[Upload]:
     import torch
 
-    from cnn_core.checkpoints import checkpoint_bytes
+    from cnn_core.training.checkpoints import checkpoint_bytes
     from cnn_core.models import ModelOptions, build_model
 
     torch.manual_seed(0)
@@ -252,8 +252,8 @@ def _checkpoint_entries(folder: Path) -> list[Upload]:
 def valid_settings_json(runs: tuple[str, ...] = ("sgd", "adam", "rmsprop")) -> str:
     """Exported optimizer-comparison settings (Optimizers page), one run per optimizer name."""
     from cnn_core import TrainConfig
-    from cnn_core.experiment_io import ComparisonSettings, labelled, settings_to_json
-    from cnn_core.optimizers import OPTIMIZERS, configure
+    from cnn_core.experiments.sharing import ComparisonSettings, labelled, settings_to_json
+    from cnn_core.training.optimizers import OPTIMIZERS, configure
 
     return settings_to_json(ComparisonSettings(labelled({OPTIMIZERS[n].label: configure(n) for n in runs}),
                                                base=TrainConfig(per_class=50, epochs=1)))

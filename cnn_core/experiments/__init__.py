@@ -1,0 +1,1 @@
+"""Experiments built from training runs: comparisons, searches, sanity checks, init statistics, sharing."""

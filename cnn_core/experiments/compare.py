@@ -1,0 +1,179 @@
+"""Side-by-side runs: several TrainConfigs trained in lock-step on the same data."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from typing import Iterator, Mapping, Sequence
+
+import pandas as pd
+
+from cnn_core.data import Dataset, load_dataset
+from cnn_core.errors import InvalidConfig
+from cnn_core.training.optimizers import OPTIMIZERS, OptimizerConfig, ScheduleConfig, lr_factor
+from cnn_core.training import Record, TrainConfig, TrainingRun, records_to_frame
+
+MAX_RUNS = 6
+
+
+def check_same_data(configs: Mapping[str, TrainConfig]) -> None:
+    """All runs of a comparison must use one dataset and subset, or the comparison means nothing."""
+    if not 1 <= len(configs) <= MAX_RUNS:
+        raise InvalidConfig(f"Compare 1 to {MAX_RUNS} runs, got {len(configs)}")
+    keys = {(c.dataset, c.per_class) for c in configs.values()}
+    if len(keys) > 1:
+        raise InvalidConfig("All runs of a comparison must use the same dataset and subset size")
+
+
+def make_runs(configs: Mapping[str, TrainConfig], data: Dataset | None = None) -> dict[str, TrainingRun]:
+    """One TrainingRun per config, all on the same in-memory dataset."""
+    check_same_data(configs)
+    first = next(iter(configs.values()))
+    data = data if data is not None else load_dataset(first.dataset, per_class=first.per_class)
+    return {label: TrainingRun(cfg, data) for label, cfg in configs.items()}
+
+
+def interleave(runs: Mapping[str, TrainingRun], steps_per_turn: int = 10) -> Iterator[tuple[str, Record]]:
+    """Advance every run in turns of `steps_per_turn` steps (or to an epoch end), yielding (label, record).
+
+    Each run keeps its own RNG streams, so taking turns does not change its records. A run that
+    diverges or stops early drops out; the others go on. The yielded records' `seconds` and
+    `epoch_seconds` count only the time spent in that run (not while the others took their turns),
+    so the runs' times compare.
+    """
+    streams = {label: run.records() for label, run in runs.items()}
+    busy = {label: 0.0 for label in runs}         # seconds spent computing each run so far
+    epoch_start = {label: 0.0 for label in runs}  # busy time when the run's current epoch began
+    while streams:
+        for label in list(streams):
+            steps = 0
+            while steps < steps_per_turn:
+                started = time.perf_counter()
+                record = next(streams[label], None)
+                busy[label] += time.perf_counter() - started
+                if record is None:
+                    del streams[label]
+                    break
+                if record.kind == "epoch":
+                    record = replace(record, seconds=busy[label], epoch_seconds=busy[label] - epoch_start[label])
+                    epoch_start[label] = busy[label]
+                else:
+                    record = replace(record, seconds=busy[label])
+                yield label, record
+                if record.kind == "step":
+                    steps += 1
+                elif record.kind == "epoch":
+                    break  # give the others a turn at every epoch boundary
+
+
+def compare(configs: Mapping[str, TrainConfig], data: Dataset | None = None,
+            steps_per_turn: int = 10) -> Iterator[tuple[str, Record]]:
+    """Train every config side by side, yielding (run label, record).
+
+    Runs with the same seed start from identical weights and see identical batches, so the only
+    difference between two runs is what their configs change.
+    """
+    return interleave(make_runs(configs, data), steps_per_turn)
+
+
+def comparison_frame(histories: Mapping[str, list[Record]]) -> pd.DataFrame:
+    """Tidy frame (run, epoch, step, split, metric, value) of several runs' records."""
+    frames = [records_to_frame(records, label) for label, records in histories.items()]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return records_to_frame([], "")
+    return pd.concat(frames, ignore_index=True)
+
+
+def summary_table(histories: Mapping[str, list[Record]], target_loss: float | None = None,
+                  smoothing: float = 0.0) -> pd.DataFrame:
+    """One row per run: final and best validation accuracy, epoch of best, final gap, time, status.
+
+    With `target_loss`, 'steps_to_target' is the first step whose training loss (an exponential
+    moving average with weight `smoothing`, 0 = raw batch losses) is at or below it.
+    """
+    if not 0 <= smoothing < 1:
+        raise InvalidConfig(f"Smoothing must be in [0, 1), got {smoothing}")
+    rows = []
+    for label, records in histories.items():
+        epochs = [r for r in records if r.kind == "epoch"]
+        steps = [r for r in records if r.kind == "step"]
+        status = "diverged" if any(r.kind == "diverged" for r in records) else (
+            "stopped early" if any(r.kind == "early_stop" for r in records) else "ok")
+        best = max(epochs, key=lambda r: r.val_acc) if epochs else None
+        row = {
+            "run": label,
+            "status": status,
+            "epochs": len(epochs),
+            "final_val_acc": epochs[-1].val_acc if epochs else float("nan"),
+            "best_val_acc": best.val_acc if best else float("nan"),
+            "best_epoch": best.epoch if best else None,
+            "final_train_loss": epochs[-1].train_loss if epochs else float("nan"),
+            "final_val_loss": epochs[-1].val_loss if epochs else float("nan"),
+            "final_gap": (epochs[-1].val_loss - epochs[-1].train_loss) if epochs else float("nan"),
+            "seconds": records[-1].seconds if records else 0.0,
+        }
+        if target_loss is not None:
+            hit, average = None, None
+            for r in steps:
+                average = r.train_loss if average is None else smoothing * average + (1 - smoothing) * r.train_loss
+                if average <= target_loss:
+                    hit = r.step
+                    break
+            row["steps_to_target"] = hit
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+_SHORT_NAMES = {"momentum": "μ", "alpha": "α", "rho": "ρ", "betas": "β", "weight_decay": "wd"}
+
+
+def short_label(config: OptimizerConfig) -> str:
+    """A compact run label for legends, e.g. 'Adam lr=0.001' or 'SGD + momentum lr=0.02 μ=0.95'."""
+    name = OPTIMIZERS[config.name].label if config.name in OPTIMIZERS else config.name
+    parts = [f"{name} lr={config.resolved_lr():g}"]
+    if config.weight_decay:
+        parts.append(f"wd={config.weight_decay:g}")
+    for key, value in config.extra:
+        shown = ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else f"{value:g}"
+        parts.append(f"{_SHORT_NAMES.get(key, key)}={shown}")
+    return " ".join(parts)
+
+
+def unique_labels(optimizers: Sequence[OptimizerConfig]) -> list[str]:
+    """One label per optimizer setting; identical settings get ' #2', ' #3', ... so labels stay unique."""
+    labels: list[str] = []
+    for config in optimizers:
+        label, n = short_label(config), 1
+        while label in labels:
+            n += 1
+            label = f"{short_label(config)} #{n}"
+        labels.append(label)
+    return labels
+
+
+def optimizer_configs(base: TrainConfig, optimizers: Sequence[OptimizerConfig],
+                      schedule: ScheduleConfig | None = None) -> dict[str, TrainConfig]:
+    """The runs of an optimizer comparison: `base` with each optimizer (and the shared schedule), uniquely labelled.
+
+    Everything else (model, data, seed, batch size, epochs) is shared, so the runs start from the
+    same weights and see the same batches.
+    """
+    if not 1 <= len(optimizers) <= MAX_RUNS:
+        raise InvalidConfig(f"Compare 1 to {MAX_RUNS} optimizer settings, got {len(optimizers)}")
+    schedule = schedule if schedule is not None else base.schedule
+    return {label: replace(base, optimizer=opt, schedule=schedule)
+            for label, opt in zip(unique_labels(optimizers), optimizers)}
+
+
+def lr_schedule_frame(configs: Mapping[str, TrainConfig], n_train: int, max_points: int = 400) -> pd.DataFrame:
+    """The planned learning rate per optimizer step of each run (run, step, lr), at most ~max_points per run."""
+    rows = []
+    for label, cfg in configs.items():
+        cfg.schedule.validate()
+        total = math.ceil(n_train / cfg.batch_size) * cfg.epochs
+        stride = max(1, total // max_points)
+        base_lr = cfg.optimizer.resolved_lr()
+        for step in [*range(0, total, stride), total - 1]:
+            rows.append((label, step + 1, base_lr * lr_factor(step, total, cfg.schedule)))
+    return pd.DataFrame(rows, columns=["run", "step", "lr"]).drop_duplicates(["run", "step"])

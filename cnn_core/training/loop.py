@@ -1,0 +1,237 @@
+"""Training as a generator of records: (config, seed) -> records, nothing else."""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from typing import Iterator
+
+import pandas as pd
+import torch
+from torch import nn
+
+from cnn_core.data.augment import AugmentConfig, augment_batch
+from cnn_core.data import Dataset, load_dataset
+from cnn_core.device import pick_device, seed_everything
+from cnn_core.training.config import Record, RegularizationConfig, TrainConfig, records_to_frame
+from cnn_core.errors import InvalidConfig
+from cnn_core.models.init_schemes import INIT_SCHEMES, apply_init
+from cnn_core.training.losses import LOSSES, compute_loss
+from cnn_core.models import MODELS, ModelOptions, build_model
+from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, make_optimizer, make_scheduler
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Logits of a model in eval mode (mode restored afterwards), on CPU, N x K."""
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval()
+    try:
+        outs = [model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(outs) if outs else torch.empty(0)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, loss: str = "cross-entropy",
+             batch_size: int = 1000) -> tuple[float, float]:
+    """(mean loss, accuracy) of a model on a split, in eval mode."""
+    if len(labels) == 0:
+        return math.nan, math.nan
+    logits = predict_logits(model, images, batch_size)
+    value = compute_loss(loss, logits, labels.cpu()).item()
+    accuracy = (logits.argmax(dim=1) == labels.cpu()).float().mean().item()
+    return value, accuracy
+
+
+def model_options_for(config: TrainConfig, data: Dataset) -> ModelOptions:
+    """The config's model options with input channels, size and classes taken from the dataset."""
+    c, h, _ = data.image_shape
+    return replace(config.model_options, in_channels=c, image_size=h, num_classes=data.num_classes)
+
+
+def build_initialized_model(config: TrainConfig, data: Dataset) -> nn.Module:
+    """Seed, build and initialize the config's model: the same seed gives the same weights."""
+    seed_everything(config.seed)
+    model = build_model(config.model, model_options_for(config, data))
+    activation = config.model_options.activation or ("tanh" if config.model == "lenet5-classic" else "relu")
+    return apply_init(model, config.init, nonlinearity=activation)
+
+
+def _penalty(model: nn.Module, reg: RegularizationConfig) -> torch.Tensor | None:
+    # Explicit penalties on weights only (not biases or batch-norm parameters).
+    if not (reg.l1 or reg.l2_penalty):
+        return None
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight") and p.ndim > 1]
+    total = torch.zeros((), device=weights[0].device)
+    if reg.l1:
+        total = total + reg.l1 * sum(w.abs().sum() for w in weights)
+    if reg.l2_penalty:
+        total = total + reg.l2_penalty * sum(w.pow(2).sum() for w in weights)
+    return total
+
+
+class TrainingRun:
+    """A model, its optimizer and data; iterate `records()` to train, call it again to continue.
+
+    All randomness (initial weights, batch order, dropout masks, augmentation) comes from the
+    config's seed, and the run keeps its own RNG state, so runs interleaved in one process (a
+    side-by-side comparison) give the same records as each run alone.
+    """
+
+    def __init__(self, config: TrainConfig, data: Dataset | None = None, model: nn.Module | None = None) -> None:
+        config.validate()
+        self.config = config
+        self.device = pick_device(config.device)
+        self.data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
+        self.model = (model if model is not None else build_initialized_model(config, self.data)).to(self.device)
+        self.optimizer = make_optimizer(self.model.parameters(), config.optimizer)
+        self._params = [p for p in self.model.parameters() if p.requires_grad]  # walked once, used every step
+        self.steps_per_epoch = math.ceil(len(self.data.train_y) / config.batch_size)
+        self._scheduled = config.schedule.name != "none" or config.schedule.warmup_steps > 0
+        self.scheduler = make_scheduler(self.optimizer, config.schedule, config.epochs * self.steps_per_epoch)
+        self._order = torch.Generator().manual_seed(config.seed)
+        self._augment = torch.Generator().manual_seed(config.seed + 1)
+        seed_everything(config.seed)
+        self._rng_state = torch.get_rng_state()  # this run's own stream for dropout masks
+        self.history: list[Record] = []
+        self.epoch = 0
+        self.step = 0
+        self.status = "ready"  # ready, running, finished, diverged, early_stopped, stopped
+        self.best_val_loss = math.inf
+        self.best_epoch = 0
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._bad_epochs = 0
+        self._train_x = self.data.train_x.to(self.device)
+        self._train_y = self.data.train_y.to(self.device)
+        self._elapsed = 0.0
+        self._first_loss: float | None = None
+
+    def use_scheduler(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
+        """Replace the learning-rate schedule (e.g. the LR range test's ramp); stepped after every step."""
+        self.scheduler = scheduler
+        self._scheduled = True
+
+    @contextlib.contextmanager
+    def _own_rng(self) -> Iterator[None]:
+        # Swap in this run's global-RNG state (used by dropout), swap it out afterwards.
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self._rng_state)
+        try:
+            yield
+        finally:
+            self._rng_state = torch.get_rng_state()
+            torch.set_rng_state(outer)
+
+    def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float] | None:
+        """One optimizer step; returns (loss, accuracy, grad norm) or None if the loss diverged."""
+        cfg = self.config
+        logits = self.model(x)  # N x K
+        loss = compute_loss(cfg.loss, logits, y, cfg.regularization.label_smoothing)
+        penalty = _penalty(self.model, cfg.regularization)
+        total = loss + penalty if penalty is not None else loss
+        value = total.item()
+        if self._first_loss is None:
+            self._first_loss = value
+        limit = min(cfg.divergence_loss, cfg.divergence_factor * max(self._first_loss, 1e-3))
+        if not math.isfinite(value) or value > limit:
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        grads = [p.grad for p in self._params if p.grad is not None]
+        if cfg.max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm)
+        else:
+            norm = torch.nn.utils.get_total_norm(grads)
+        self.optimizer.step()
+        if self._scheduled:  # a constant rate needs no scheduler step (it is the hot loop)
+            self.scheduler.step()
+        correct = (logits.detach().argmax(dim=1) == y).sum()
+        loss_value, correct_value, norm_value = torch.stack([loss.detach(), correct.float(), norm.detach()]).tolist()
+        return loss_value, correct_value / len(y), norm_value
+
+    def records(self, epochs: int | None = None) -> Iterator[Record]:
+        """Train for `epochs` more epochs (default: the config's), yielding step and epoch records."""
+        if self.status in ("diverged", "early_stopped"):
+            return
+        cfg = self.config
+        self.status = "running"
+        start = time.perf_counter() - self._elapsed
+        for _ in range(epochs or cfg.epochs):
+            self.epoch += 1
+            epoch_start = time.perf_counter()
+            self.model.train()
+            order = torch.randperm(len(self._train_y), generator=self._order).to(self.device)
+            loss_sum = correct_sum = seen = 0.0
+            for first in range(0, len(order), cfg.batch_size):
+                idx = order[first:first + cfg.batch_size]
+                x, y = self._train_x[idx], self._train_y[idx]  # N x C x H x W, N
+                if cfg.regularization.augment.enabled():
+                    x = augment_batch(x.cpu(), cfg.regularization.augment, self._augment).to(self.device)
+                lr = self.optimizer.param_groups[0]["lr"]
+                with self._own_rng():
+                    result = self._train_step(x, y)
+                self._elapsed = time.perf_counter() - start
+                if result is None:
+                    self.status = "diverged"
+                    record = Record("diverged", self.epoch, self.step, lr=lr, seconds=self._elapsed,
+                                    message=f"Diverged at step {self.step + 1}: the loss became NaN, infinite or "
+                                            f"more than {cfg.divergence_factor:g} times its starting value. "
+                                            "Try a smaller learning rate.")
+                    self.history.append(record)
+                    yield record
+                    return
+                self.step += 1
+                loss_value, accuracy, norm = result
+                loss_sum += loss_value * len(y)
+                correct_sum += accuracy * len(y)
+                seen += len(y)
+                record = Record("step", self.epoch, self.step, train_loss=loss_value, train_acc=accuracy, lr=lr,
+                                grad_norm=norm, seconds=self._elapsed)
+                self.history.append(record)
+                yield record
+            val_loss, val_acc = evaluate(self.model, self.data.val_x, self.data.val_y, cfg.loss)
+            self._elapsed = time.perf_counter() - start
+            record = Record("epoch", self.epoch, self.step, train_loss=loss_sum / seen, train_acc=correct_sum / seen,
+                            val_loss=val_loss, val_acc=val_acc, lr=self.optimizer.param_groups[0]["lr"],
+                            seconds=self._elapsed, epoch_seconds=time.perf_counter() - epoch_start)
+            self.history.append(record)
+            yield record
+            if self._early_stop_check(val_loss):
+                self.model.load_state_dict(self._best_state)
+                self.status = "early_stopped"
+                record = Record("early_stop", self.best_epoch, self.step, val_loss=self.best_val_loss,
+                                seconds=self._elapsed,
+                                message=f"Early stopping after epoch {self.epoch}: no improvement for "
+                                        f"{cfg.regularization.early_stopping_patience} epochs; restored the weights "
+                                        f"of epoch {self.best_epoch}.")
+                self.history.append(record)
+                yield record
+                return
+        self.status = "finished"
+
+    def _early_stop_check(self, val_loss: float) -> bool:
+        """Track the best validation loss; True when patience has run out."""
+        patience = self.config.regularization.early_stopping_patience
+        if val_loss < self.best_val_loss - 1e-6:
+            self.best_val_loss, self.best_epoch, self._bad_epochs = val_loss, self.epoch, 0
+            if patience is not None:  # keep a copy of the best weights only when we may restore them
+                self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return False
+        self._bad_epochs += 1
+        return patience is not None and self._bad_epochs >= patience
+
+    def test_metrics(self) -> tuple[float, float]:
+        """(loss, accuracy) on the held-out test split."""
+        return evaluate(self.model, self.data.test_x, self.data.test_y, self.config.loss)
+
+    def frame(self, run: str | None = None) -> pd.DataFrame:
+        """This run's history as a tidy frame."""
+        return records_to_frame(self.history, run or self.config.optimizer.label())
+
+
+def train(config: TrainConfig, data: Dataset | None = None, model: nn.Module | None = None) -> Iterator[Record]:
+    """Train a fresh run of `config`, yielding its records (see TrainingRun for the model)."""
+    return TrainingRun(config, data, model).records()
