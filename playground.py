@@ -1,31 +1,22 @@
-"""CNN Playground home page: what it teaches, the device in use, and a link to every topic."""
-import streamlit as st
-import torch
+"""CNN Playground entry point (`streamlit run playground.py`): the router over the one topic list.
 
-from cnn_core import DATASETS, device_label
-from pages.common.topics import available_topics
+The sidebar is built with ``st.navigation`` from ``pages.common.topics.TOPICS``: a Home entry,
+then one section per part of the lecture. Every rerun runs this file first, then the chosen page.
+"""
+import streamlit as st
+
+from pages.common.home import show_home
+from pages.common.topics import HOME_ICON, HOME_TITLE, topics_by_section
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")
 
-st.title("🧠 CNN Playground")
-st.markdown(
-    "An interactive companion to the lecture **From ANNs to CNNs**. Every number on these pages is "
-    "computed by a real PyTorch network: shapes, parameter counts, feature maps of your own images, "
-    "training curves. Pick a topic below or in the sidebar; they follow the lecture's order."
-)
 
-left, right = st.columns(2)
-left.metric("Device in use", "CUDA GPU" if torch.cuda.is_available() else "CPU")
-left.caption(f"{device_label()}. CUDA is used when available, else the CPU. Every experiment takes a seed: "
-             "the same seed gives the same curves on the CPU.")
-offline = [f"`{key}`" for key, spec in DATASETS.items() if spec.offline]
-right.metric("Default dataset", "MNIST 5k (embedded)")
-right.caption(f"Works offline: {', '.join(offline)}. Fashion-MNIST is read from a local folder when "
-              "present; full MNIST and CIFAR-10 are downloaded by torchvision when online. "
-              f"PyTorch {torch.__version__}.")
+def build_pages() -> dict[str, list]:
+    """The st.Page objects per sidebar section: Home first ("" = no header), then each lecture section."""
+    pages: dict[str, list] = {"": [st.Page(show_home, title=HOME_TITLE, icon=HOME_ICON, default=True)]}
+    for section, topics in topics_by_section().items():
+        pages[section] = [st.Page(f"pages/{t.file}", title=t.title, icon=t.icon) for t in topics]
+    return pages
 
-st.subheader("Topics")
-for topic in available_topics():
-    with st.container(border=True):
-        st.page_link(f"pages/{topic.file}", label=f"**{topic.lecture}**", icon=topic.icon)
-        st.caption(topic.blurb)
+
+st.navigation(build_pages(), expanded=True).run()

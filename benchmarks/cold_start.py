@@ -1,10 +1,13 @@
 """Cold start and page-switch times of the playground in a real browser (Chromium via Playwright).
 
-    python benchmarks/cold_start.py [--repeats 3] [--rounds 3]
+    python benchmarks/cold_start.py [--repeats 3] [--rounds 3] [--no-hello] [--no-switches]
 
 Cold start: seconds from starting `python -m streamlit run playground.py` (a fresh process each
 time) until Chromium shows the home page rendered (script idle, title visible); the health-check
-time is printed beside it. Median of --repeats fresh servers.
+time is printed beside it. Median of --repeats fresh servers. The same is measured for
+`streamlit hello` (started the same way: `streamlit run` of streamlit's own hello app, which is
+what `streamlit hello` does), alternating with the playground, and the ratio of the medians is
+printed: `ratio playground / streamlit hello (rendered) = X` (goal <= 1.3).
 
 Page switch: on the last server, click every sidebar link in turn and time click -> new page idle
 with its title. The first round is each page's first visit in this server process (models and
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from browser_bench import (
     ARM_RERUN,
@@ -29,20 +33,29 @@ from browser_bench import (
 )
 
 
-def cold_start(browser, repeats: int) -> tuple[list[tuple[float, float]], Server, object]:
-    """(health s, rendered s) per fresh server; the last server and its open page are kept."""
+def hello_script() -> str:
+    """The script `streamlit hello` runs (streamlit/hello/streamlit_app.py)."""
+    from streamlit.hello import streamlit_app
+
+    return str(Path(streamlit_app.__file__).resolve())
+
+
+def cold_start(browser, repeats: int, hello: bool = False) -> tuple[list[tuple[float, float]], Server, object]:
+    """(health s, rendered s) per fresh server of the playground (or of `streamlit hello`); the last
+    server and its open page are kept."""
     results, server, page = [], None, None
+    name = "streamlit hello" if hello else "playground"
     for i in range(repeats):
         if server is not None:
             page.context.close()
             server.stop()
-        server = Server()
+        server = Server(hello_script()) if hello else Server()
         health = server.wait_healthy()
         page = browser.new_context(viewport=VIEWPORT).new_page()
         page.goto(server.url, timeout=180_000)
         page.wait_for_function(TITLE_CHANGED, arg="", timeout=180_000, polling=50)
         results.append((health, time.perf_counter() - server.started))
-        print(f"  cold start {i + 1}/{repeats}: healthy {health:5.2f} s, rendered {results[-1][1]:5.2f} s", flush=True)
+        print(f"  {name} cold start {i + 1}/{repeats}: healthy {health:5.2f} s, rendered {results[-1][1]:5.2f} s", flush=True)
     return results, server, page
 
 
@@ -76,6 +89,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="fresh servers for the cold start (median)")
     parser.add_argument("--rounds", type=int, default=3, help="warm rounds over the sidebar links (median)")
+    parser.add_argument("--no-hello", action="store_true", help="skip the `streamlit hello` reference")
+    parser.add_argument("--no-switches", action="store_true", help="skip the page-switch rounds")
     args = parser.parse_args()
     chromium = find_chromium()
     if chromium is None:
@@ -85,10 +100,22 @@ def main() -> None:
     print(f"machine: {machine()}")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
-        server = None
+        server, hello_cold, switches = None, [], {}
         try:
-            cold, server, page = cold_start(browser, args.repeats)
-            switches = page_switches(page, args.rounds)
+            cold = []
+            for _ in range(args.repeats):  # alternate the two apps, so a busy moment hits both alike
+                if not args.no_hello:
+                    reference, hello_server, hello_page = cold_start(browser, 1, hello=True)
+                    hello_cold += reference
+                    hello_page.context.close()
+                    hello_server.stop()
+                if server is not None:
+                    page.context.close()
+                    server.stop()
+                runs, server, page = cold_start(browser, 1)
+                cold += runs
+            if not args.no_switches:
+                switches = page_switches(page, args.rounds)
         finally:
             if server is not None:
                 server.stop()
@@ -97,6 +124,15 @@ def main() -> None:
     print(f"cold start: `streamlit run` -> home page rendered in Chromium (median of {len(cold)})")
     print(f"  server healthy  {median([h for h, _ in cold]):6.2f} s   (runs: {', '.join(f'{h:.2f}' for h, _ in cold)})")
     print(f"  page rendered   {median([r for _, r in cold]):6.2f} s   (runs: {', '.join(f'{r:.2f}' for _, r in cold)})")
+    if hello_cold:
+        print(f"streamlit hello: same measure (median of {len(hello_cold)})")
+        print(f"  server healthy  {median([h for h, _ in hello_cold]):6.2f} s")
+        print(f"  page rendered   {median([r for _, r in hello_cold]):6.2f} s   "
+              f"(runs: {', '.join(f'{r:.2f}' for _, r in hello_cold)})")
+        ratio = median([r for _, r in cold]) / median([r for _, r in hello_cold])
+        print(f"ratio playground / streamlit hello (rendered) = {ratio:.2f} (goal <= 1.3)")
+    if not switches:
+        return
     print()
     print(f"page switch: click a sidebar link -> page idle with its title (warm = median of {args.rounds})")
     print(f"  {'page':28s} {'first visit':>12s} {'warm':>8s}")

@@ -1,6 +1,7 @@
 """Wall time of a 6-optimizer comparison through cnn_core.experiments.compare vs the same 6 runs with a minimal loop.
 
 Run: python benchmarks/compare_optimizers.py [--epochs 1] [--repeats 2] [--model lenet5-modern] [--batch-size 64]
+     [--pool] [--workers 2] [--ray] [--per-class N]
 
 Both sides train the same six settings on mnist-5k's training split (same model, initial weights,
 batch size and batch order). cnn_core.experiments.compare runs them side by side in lock-step and also records
@@ -9,13 +10,22 @@ train_throughput.py) only trains and evaluates, one run after the other. Both ev
 validation split after each epoch. The minimal loop knows SGD and Adam only, so the six settings are three learning
 rates of each. Prints both times and their ratio (cnn_core / minimal: the price of the
 bookkeeping; 1.0 = free). Repeats alternate the two sides and keep the best of each.
+
+--pool also runs the comparison on the local worker pool (cnn_core.experiments.executors, one process and one
+torch thread per worker), after warming it up (spawning the workers, importing torch and loading the dataset in
+each: a server pays that once, at its first comparison), and prints
+`ratio pool comparison / minimal one by one = X` (goal <= 0.60 on 2 cores; the floor is 1 / workers).
+--ray does the same through a Ray started on this machine (ray.init(num_cpus=workers), warmed up the same way)
+and prints the overhead per run against the pool.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -25,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cnn_core import TrainConfig, load_dataset  # noqa: E402
 from cnn_core.experiments.compare import compare, optimizer_configs  # noqa: E402
+from cnn_core.experiments.executors import LocalProcessPool, wait_all  # noqa: E402
 from cnn_core.training.optimizers import configure  # noqa: E402
 from cnn_core.training import build_initialized_model  # noqa: E402
 from minimal_loop import minimal_train  # noqa: E402
@@ -51,6 +62,24 @@ def time_minimal(configs: dict[str, TrainConfig], data) -> float:
     return time.perf_counter() - start
 
 
+def time_executor(executor, configs: dict[str, TrainConfig]) -> float:
+    """Seconds for an executor to run every config (at most its capacity at once), all records consumed."""
+    start = time.perf_counter()
+    submission = executor.submit(configs)
+    histories = wait_all(submission)
+    seconds = time.perf_counter() - start
+    failed = {k: o.message for k, o in submission.outcomes.items() if o.status not in ("finished", "diverged")}
+    if failed or set(histories) != set(configs):
+        raise SystemExit(f"runs did not finish: {failed}")
+    return seconds
+
+
+def warm_up(executor, base: TrainConfig, workers: int) -> float:
+    """One short run per worker (torch imported, the dataset loaded there); returns its seconds."""
+    warm = {f"warm{i}": replace(base, model="mlp", epochs=1, seed=i) for i in range(workers)}
+    return time_executor(executor, warm)
+
+
 def main() -> None:
     """Measure and print both wall times and their ratio."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -58,10 +87,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--model", default="lenet5-modern")
+    parser.add_argument("--per-class", type=int, default=None, help="training images per class (default: all)")
+    parser.add_argument("--pool", action="store_true", help="also time the local worker pool")
+    parser.add_argument("--ray", action="store_true", help="also time a Ray started on this machine")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="pool workers / Ray CPUs")
     args = parser.parse_args()
 
-    data = load_dataset("mnist-5k")
-    base = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=0)
+    data = load_dataset("mnist-5k", per_class=args.per_class)
+    base = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=0,
+                       per_class=args.per_class)
     configs = optimizer_configs(base, [configure(name, lr) for name, lr in SETTINGS])
     best = {"cnn_core.experiments.compare": float("inf"), "minimal, one by one": float("inf")}
     for _ in range(args.repeats):
@@ -76,6 +110,51 @@ def main() -> None:
         print(f"{name:>20}: {seconds:7.2f} s")
     ratio = best["cnn_core.experiments.compare"] / best["minimal, one by one"]
     print(f"ratio cnn_core.experiments.compare / minimal = {ratio:.3f} (1.0 = no overhead)")
+    if args.pool or args.ray:
+        pool_seconds = time_pool(args, base, configs, best["minimal, one by one"])
+    if args.ray:
+        time_ray(args, base, configs, best["minimal, one by one"], pool_seconds)
+
+
+def time_pool(args, base: TrainConfig, configs: dict[str, TrainConfig], minimal: float) -> float:
+    """The comparison on a warmed local worker pool; prints the ratio to the minimal loops one by one."""
+    started = time.perf_counter()
+    pool = LocalProcessPool(args.workers)
+    try:
+        warm = warm_up(pool, base, args.workers)
+        print(f"pool: {args.workers} worker processes, 1 torch thread each; started and warmed up in "
+              f"{time.perf_counter() - started:.1f} s (a warm-up run per worker: {warm:.1f} s; not timed below)")
+        seconds = min(time_executor(pool, configs) for _ in range(args.repeats))
+    finally:
+        pool.close()
+    print(f"{'pool comparison':>20}: {seconds:7.2f} s (best of {args.repeats})")
+    print(f"ratio pool comparison / minimal one by one = {seconds / minimal:.3f} "
+          f"(goal <= 0.60 on 2 cores; floor 1/{args.workers} = {1 / args.workers:.2f})")
+    return seconds
+
+
+def time_ray(args, base: TrainConfig, configs: dict[str, TrainConfig], minimal: float, pool: float) -> None:
+    """The comparison through a Ray started here; prints its ratio and the overhead per run against the pool."""
+    try:
+        import ray
+    except ImportError:
+        print("ray: not installed (pip install -r requirements-cluster.txt); skipped")
+        return
+    from cnn_core.experiments.ray_executor import RayExecutor, connect
+
+    started = time.perf_counter()
+    connect("local", num_cpus=args.workers)
+    try:
+        executor = RayExecutor()
+        warm = warm_up(executor, base, args.workers)
+        print(f"ray {ray.__version__}: local, {args.workers} CPUs; started and warmed up in "
+              f"{time.perf_counter() - started:.1f} s (warm-up runs {warm:.1f} s; not timed below)")
+        seconds = min(time_executor(executor, configs) for _ in range(args.repeats))
+    finally:
+        ray.shutdown()
+    print(f"{'ray comparison':>20}: {seconds:7.2f} s (best of {args.repeats})")
+    print(f"ratio ray comparison / minimal one by one = {seconds / minimal:.3f}")
+    print(f"ray overhead per run = {(seconds - pool) / len(configs):+.3f} s (ray - pool, / {len(configs)} runs)")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import threading
 import time
 
 from browser_bench import (
@@ -39,6 +41,43 @@ from browser_bench import (
 )
 
 RESULTS_TABLE = '[data-testid="stDataFrame"]:has-text("final val acc")'
+
+
+def tree_rss_mib(pid: int) -> float:
+    """VmRSS of a process plus all its descendants (the worker pool's processes), in MiB."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += memory_mib(current).get("VmRSS", 0.0)
+        todo += children.get(current, [])
+    return total
+
+
+class TreeSampler(threading.Thread):
+    """Samples tree_rss_mib(pid) every 0.5 s; `peak` is the largest sample."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.peak, self._stop_event = pid, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak = max(self.peak, tree_rss_mib(self.pid))
+            self._stop_event.wait(0.5)
+
+    def stop(self) -> float:
+        self._stop_event.set()
+        self.join(timeout=5)
+        return self.peak
 
 
 async def rerun(page, action, timeout_ms: int = 300_000) -> None:
@@ -144,6 +183,8 @@ async def main_async(args) -> None:
     print(f"machine: {machine()}")
     with running_server() as server:
         memory = {"after start": memory_mib(server.pid)}
+        tree = TreeSampler(server.pid)
+        tree.start()
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             try:
@@ -168,6 +209,7 @@ async def main_async(args) -> None:
                 freeze = None if args.skip_freeze else await freeze_check(browser, server.url, args.train_epochs)
             finally:
                 await browser.close()
+                tree_peak = tree.stop()
 
     print()
     print(f"load test: Optimizers page, SGD vs Adam, {args.per_class} images/class, {args.epochs} epoch(s), "
@@ -180,6 +222,12 @@ async def main_async(args) -> None:
         ratio = median(times) / baseline if baseline and times else float("nan")
         print(f"  {n:3d} {sum(r['ok'] for r in results):5d}/{n:<3d} {errors:7d} {median(times):9.2f} "
               f"{max(times, default=float('nan')):7.2f} {wall:7.1f} {ratio:8.2f} {peak:6.0f} MiB")
+    if baseline and rows:
+        n, results, _, _ = rows[-1]
+        times = [r["seconds"] for r in results if r["ok"]]
+        print(f"ratio median N={n} / N=1 = {median(times) / baseline:.2f} (goal <= 15 on 2 cores); "
+              f"all {n} complete: {sum(r['ok'] for r in results) == n}")
+    print(f"server peak RSS with its worker processes = {tree_peak:.0f} MiB (goal <= 2048)")
     print()
     print("server memory (VmRSS now / VmHWM peak so far):")
     for label, values in memory.items():

@@ -9,26 +9,52 @@ Quick start::
             print(record.epoch, record.val_acc)
     print("test accuracy", run.test_metrics()[1])
 """
-from cnn_core.data.augment import AugmentConfig, augment_batch
-from cnn_core.training.checkpoints import Checkpoint, checkpoint_bytes, load_checkpoint, load_weights_into, save_checkpoint
-from cnn_core.data import DATASETS, Dataset, load_dataset
-from cnn_core.device import device_label, pick_device, seed_everything
-from cnn_core.errors import (ArchitectureError, CheckpointError, DatasetUnavailable, ImageError, InvalidConfig,
-                             PlaygroundError)
-from cnn_core.models.init_schemes import INIT_SCHEMES, apply_init
-from cnn_core.training.losses import LOSSES, compute_loss
-from cnn_core.models import ACTIVATIONS, MODELS, LayerSpec, ModelOptions, build_from_specs, build_model
-from cnn_core.training.optimizers import OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, make_optimizer
-from cnn_core.inspect.summary import layer_summary, summary_totals
-from cnn_core.training import (Record, RegularizationConfig, TrainConfig, TrainingRun, evaluate, predict_logits,
-                               records_to_frame, train)
+
+# Lazy (PEP 562): `import cnn_core` imports no torch; each public name is imported from its submodule on
+# first use, so a page pays only for what it touches (the home page, nothing heavy).
+import importlib as _importlib
+
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["AugmentConfig", "augment_batch"], "cnn_core.data.augment"),
+    **dict.fromkeys(["Checkpoint", "checkpoint_bytes", "load_checkpoint",
+                     "load_weights_into", "save_checkpoint"], "cnn_core.training.checkpoints"),
+    **dict.fromkeys(["DATASETS", "Dataset", "load_dataset"], "cnn_core.data"),
+    **dict.fromkeys(["device_label", "pick_device", "seed_everything"], "cnn_core.device"),
+    **dict.fromkeys(["ArchitectureError", "CheckpointError", "DatasetUnavailable", "ImageError",
+                     "InvalidConfig", "PlaygroundError"], "cnn_core.errors"),
+    **dict.fromkeys(["INIT_SCHEMES", "apply_init"], "cnn_core.models.init_schemes"),
+    **dict.fromkeys(["LOSSES", "compute_loss"], "cnn_core.training.losses"),
+    **dict.fromkeys(["ACTIVATIONS", "LayerSpec", "MODELS", "ModelOptions", "build_from_specs",
+                     "build_model"], "cnn_core.models"),
+    **dict.fromkeys(["OPTIMIZERS", "OptimizerConfig", "SCHEDULES", "ScheduleConfig",
+                     "make_optimizer"], "cnn_core.training.optimizers"),
+    **dict.fromkeys(["layer_summary", "summary_totals"], "cnn_core.inspect.summary"),
+    **dict.fromkeys(["Record", "RegularizationConfig", "RunStatus", "TrainConfig", "TrainingRun",
+                     "epoch_records", "evaluate", "predict_logits", "records_to_frame", "summarize_run",
+                     "train"], "cnn_core.training"),
+}
 
 __all__ = [
     "ACTIVATIONS", "ArchitectureError", "AugmentConfig", "Checkpoint", "CheckpointError", "DATASETS", "Dataset",
     "DatasetUnavailable", "INIT_SCHEMES", "ImageError", "InvalidConfig", "LOSSES", "LayerSpec", "MODELS",
     "ModelOptions", "OPTIMIZERS", "OptimizerConfig", "PlaygroundError", "Record", "RegularizationConfig",
-    "SCHEDULES", "ScheduleConfig", "TrainConfig", "TrainingRun", "apply_init", "augment_batch", "build_from_specs",
-    "build_model", "checkpoint_bytes", "compute_loss", "device_label", "evaluate", "layer_summary",
+    "RunStatus", "SCHEDULES", "ScheduleConfig", "TrainConfig", "TrainingRun", "apply_init", "augment_batch", "build_from_specs",
+    "build_model", "checkpoint_bytes", "compute_loss", "device_label", "epoch_records", "evaluate", "layer_summary",
     "load_checkpoint", "load_dataset", "load_weights_into", "make_optimizer", "pick_device", "predict_logits",
-    "records_to_frame", "save_checkpoint", "seed_everything", "summary_totals", "train",
+    "records_to_frame", "save_checkpoint", "seed_everything", "summarize_run", "summary_totals", "train",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name from its submodule on first access (and keep it)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cnn_core' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names, as if they had been imported eagerly."""
+    return sorted(set(globals()) | set(__all__))

@@ -1,15 +1,16 @@
 """Hyper-parameter tuning: the learning-rate range test, and grid / random search as independent trials."""
-import time
 from dataclasses import replace
 
 import streamlit as st
 
 from cnn_core import DATASETS, MODELS, OPTIMIZERS, OptimizerConfig, TrainConfig
-from cnn_core.experiments.tuning import (MAX_TRIALS, grid_configs, lr_range_points, random_configs, results_frame, run_trials,
-                             summarize_lr_range)
+from cnn_core.experiments.executors import ExecutorChoice, choose_executor, stream
+from cnn_core.experiments.tuning import (MAX_TRIALS, check_trials, grid_configs, lr_range_points, random_configs,
+                                         results_frame, run_trials, summarize_lr_range)
 from pages.common import train_charts as charts
 from pages.common.errors import friendly_errors
-from pages.common.state import get_dataset, training_slots
+from pages.common.live import admission, run_live
+from pages.common.state import get_dataset
 
 st.set_page_config(page_title="Hyper-parameter tuning", page_icon="🎛️", layout="wide")
 RANGE, SEARCH = "hp_range", "hp_search"
@@ -39,16 +40,7 @@ base = TrainConfig(dataset=dataset, per_class=int(per_class), model=model, optim
                    seed=int(seed))
 
 
-def acquire_slot(status) -> object:
-    """Wait for a training slot (shared with every page), saying so while queued."""
-    slots = training_slots()
-    while not slots.acquire(timeout=0.5):
-        status.info("Queued: the server is busy with other students' trainings; yours starts when one ends.")
-    status.empty()
-    return slots
-
-
-def range_tab() -> None:
+def range_tab(base: TrainConfig) -> None:
     """The LR range test: settings, a live run with Stop, the curve and the suggested rate."""
     st.markdown("A fresh model (same seed every time) trains one mini-batch per step while the rate grows from "
                 "the lowest to the highest value. **Suggested rate = the rate at the lowest smoothed loss ÷ 10**: "
@@ -64,23 +56,12 @@ def range_tab() -> None:
         state = {"points": [], "min": low, "max": high, "steps": steps, "done": False, "config": base}
         st.session_state[RANGE] = state
         with friendly_errors("The range test"):
-            stop_box, status = st.empty(), st.empty()
-            stop_box.button("⏹ Stop", key="hp_lr_stop")
-            slots = acquire_slot(status)
-            try:
-                progress = st.progress(0.0, text="Range test...")
-                data = get_dataset(dataset, int(per_class))
-                for point in lr_range_points(replace(base, batch_size=batch), data, low, high, steps):
-                    state["points"].append(point)
-                    if point.step % 5 == 0:
-                        progress.progress(min(point.step / steps, 1.0),
-                                          text=f"Step {point.step} of {steps} · lr {point.lr:.2e} · "
-                                               f"smoothed loss {point.smoothed:.3f}")
-                state["done"] = True
-                progress.empty()
-                stop_box.empty()
-            finally:
-                slots.release()
+            data = get_dataset(base.dataset, base.per_class)
+            outcome = run_live(lr_range_points(replace(base, batch_size=batch), data, low, high, steps), "hp_lr",
+                               on_item=state["points"].append, label="Range test",
+                               progress=lambda p: (p.step / steps, f"Step {p.step} of {steps} · lr {p.lr:.2e} · "
+                                                                   f"smoothed loss {p.smoothed:.3f}"))
+            state["done"] = not outcome.timed_out
     state = st.session_state.get(RANGE)
     if not state or not state["points"]:
         st.info("Press **Run range test** (about 100 steps: a few seconds).")
@@ -88,17 +69,29 @@ def range_tab() -> None:
     result = summarize_lr_range(state["points"], state["min"], state["max"], state["steps"])
     if not state["done"]:
         st.warning(f"Stopped after {len(state['points'])} steps; the curve so far is shown.")
-    m = st.columns(4)
-    m[0].metric("Suggested learning rate", f"{result.suggested_lr:.2e}")
-    m[1].metric("Lowest smoothed loss at", f"{result.min_loss_lr:.2e}")
-    m[2].metric("Steepest descent at", f"{result.steepest_lr:.2e}")
-    m[3].metric("Ended because", result.stop_reason)
+    m = st.columns(3)  # short labels: a metric label that does not fit is cut ("max_lr reac...")
+    m[0].metric("Suggested lr", f"{result.suggested_lr:.1e}", help="The rate the range test suggests.")
+    m[1].metric("Lowest loss at lr", f"{result.min_loss_lr:.1e}", help="Where the smoothed loss was lowest.")
+    m[2].metric("Steepest at lr", f"{result.steepest_lr:.1e}", help="Where the smoothed loss fell fastest.")
+    st.caption(f"Ended because: {result.stop_reason}")
     st.altair_chart(charts.lr_range_chart(result.frame, result.suggested_lr, result.min_loss_lr), width="stretch")
     st.caption("Dots: the loss of each mini-batch; line: its smoothed value. Green: the suggested rate; red dashed: "
                "the lowest smoothed loss. Left of the useful range nothing happens; right of it the loss explodes.")
 
 
-def search_tab() -> None:
+# One number format per kind, live and final: rates in 1.0e-03 form, accuracies in %, losses with 3 decimals.
+RESULT_COLUMNS = {
+    "lr": st.column_config.NumberColumn("lr", format="%.1e"),
+    "batch_size": st.column_config.NumberColumn("batch size", format="%d"),
+    "weight_decay": st.column_config.NumberColumn("weight decay", format="%.1e"),
+    "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
+    "best_val_accuracy": st.column_config.NumberColumn("best val accuracy", format="percent"),
+    "val_loss": st.column_config.NumberColumn("val loss", format="%.3f"),
+    "train_loss": st.column_config.NumberColumn("train loss", format="%.3f"),
+    "seconds": st.column_config.NumberColumn("seconds", format="%.1f")}
+
+
+def search_tab(base: TrainConfig) -> None:
     """Grid or random search over lr, batch size, weight decay: live trials, results table and charts."""
     kind = st.radio("Search", ["Grid", "Random"], horizontal=True, key="hp_kind",
                     help="Grid: every combination. Random: sample the space (Bergstra & Bengio 2012: random "
@@ -121,7 +114,7 @@ def search_tab() -> None:
         with friendly_errors("The search"):
             trial_base = replace(base, epochs=epochs)
             configs = (grid_configs(trial_base, lrs, sizes, decays) if kind == "Grid" else
-                       random_configs(trial_base, trials, (lr_lo, lr_hi), sizes, (0.0, wd_hi), seed=int(seed)))
+                       random_configs(trial_base, trials, (lr_lo, lr_hi), sizes, (0.0, wd_hi), seed=base.seed))
             state = {"configs": configs, "histories": {i: [] for i in range(len(configs))}, "done": False}
             st.session_state[SEARCH] = state
             run_search(state, epochs)
@@ -133,15 +126,7 @@ def search_tab() -> None:
     results = results_frame(state["configs"], state["histories"])
     if not state["done"]:
         st.warning(f"Stopped: {len(results)} of {len(state['configs'])} trials have results.")
-    st.dataframe(results, hide_index=True, key="hp_results", column_config={
-        "lr": st.column_config.NumberColumn("lr", format="%.2e"),
-        "batch_size": st.column_config.NumberColumn("batch size"),
-        "weight_decay": st.column_config.NumberColumn("weight decay", format="%.1e"),
-        "val_accuracy": st.column_config.NumberColumn("val accuracy", format="percent"),
-        "best_val_accuracy": st.column_config.NumberColumn("best val accuracy", format="percent"),
-        "val_loss": st.column_config.NumberColumn("val loss", format="%.4f"),
-        "train_loss": st.column_config.NumberColumn("train loss", format="%.4f"),
-        "seconds": st.column_config.NumberColumn("seconds", format="%.1f")})
+    st.dataframe(results, hide_index=True, key="hp_results", column_config=RESULT_COLUMNS)
     st.caption("Sorted by validation accuracy; click a column header to sort by it.")
     if len(results):
         st.markdown("**Validation accuracy against each hyper-parameter** (one point per trial; red: diverged, "
@@ -150,39 +135,45 @@ def search_tab() -> None:
             column.altair_chart(chart, width="stretch")
 
 
+def trial_records(configs: list, choice: ExecutorChoice):
+    """The trials' (index, record) stream: one after another in this process, or side by side on the
+    worker pool / Ray (stream() cancels the submission however the page stops reading)."""
+    data = get_dataset(configs[0].dataset, configs[0].per_class)
+    if choice.executor.name == "in-process":
+        return run_trials(configs, data)
+    check_trials(configs, data)
+    return stream(choice, dict(enumerate(configs)), data)
+
+
 def run_search(state: dict, epochs: int) -> None:
-    """Train the trials one after another with a progress bar and a Stop button."""
+    """Train the trials live (side by side when cores are free): progress, the results table at each
+    epoch's end, Stop."""
     configs, histories = state["configs"], state["histories"]
-    stop_box, status = st.empty(), st.empty()
-    stop_box.button("⏹ Stop", key="hp_search_stop")
-    slots = acquire_slot(status)
-    try:
-        progress = st.progress(0.0, text="Searching...")
-        table = st.empty()
-        data = get_dataset(configs[0].dataset, configs[0].per_class)
-        last = 0.0
-        for index, record in run_trials(configs, data):
-            histories[index].append(record)
-            now = time.perf_counter()
-            if record.kind != "step" or now - last > 0.3:
-                last = now
-                done = index + min(record.epoch / epochs, 1.0)
-                cfg = configs[index]
-                progress.progress(min(done / len(configs), 1.0),
-                                  text=f"Trial {index + 1} of {len(configs)} (lr {cfg.optimizer.resolved_lr():g}, "
-                                       f"batch {cfg.batch_size}, wd {cfg.optimizer.weight_decay:g}) · "
-                                       f"epoch {record.epoch} of {epochs}")
-                if record.kind == "epoch":
-                    table.dataframe(results_frame(configs, histories), hide_index=True)
-        state["done"] = True
-        for box in (progress, table, stop_box):
-            box.empty()
-    finally:
-        slots.release()
+    choice = choose_executor(len(configs), admission().free())
+    if choice.note:
+        st.info(choice.note, icon="🖥️")
+    total = len(configs) * epochs
+
+    def progress(item: tuple) -> tuple[float, str]:
+        index, record = item
+        cfg = configs[index]
+        done = sum(r.kind == "epoch" for h in histories.values() for r in h)
+        return (done / total, f"{done} of {total} trial epochs done · trial {index + 1} of {len(configs)} "
+                              f"(lr {cfg.optimizer.resolved_lr():g}, batch {cfg.batch_size}, "
+                              f"wd {cfg.optimizer.weight_decay:g}) · epoch {record.epoch} of {epochs}")
+
+    outcome = run_live(trial_records(configs, choice), "hp_search",
+                       on_item=lambda item: histories[item[0]].append(item[1]), progress=progress,
+                       draw=lambda _, box: box.dataframe(results_frame(configs, histories), hide_index=True,
+                                                         column_config=RESULT_COLUMNS),
+                       urgent=lambda item: item[1].kind != "step", draw_every=3600.0, label="Searching",
+                       slots=choice.parallel)
+    state["done"] = not outcome.timed_out
+    state["executor"] = choice.executor.name
 
 
 range_test, search = st.tabs(["📈 LR range test", "🔎 Grid / random search"])
 with range_test:
-    range_tab()
+    range_tab(base)
 with search:
-    search_tab()
+    search_tab(base)

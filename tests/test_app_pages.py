@@ -31,3 +31,32 @@ def test_page_runs_without_exception(app_test, page):
     at.switch_page(f"pages/{page}").run()
     assert not at.exception, [e.value for e in at.exception]
     assert len(at.title) == 1, "every page has one title"
+
+
+def test_navigation_has_home_first_then_every_topic_in_lecture_order(app_test):
+    at = app_test("playground.py").run()
+    assert not at.exception
+    # AppTest keeps what st.navigation registered (the same registry switch_page resolves against).
+    pages = list(at._registered_pages.values())
+    assert pages[0]["page_name"] == "Home" and pages[0]["url_pathname"] == ""
+    listed = [Path(p["script_path"]).name for p in pages[1:]]
+    assert listed == [t.file for t in available_topics()]
+    assert [p["page_name"] for p in pages[1:]] == [t.title for t in available_topics()]
+    # URLs stay the ones Streamlit derives from the file name (bookmarks and browser tests use them).
+    assert pages[1 + [t.file for t in available_topics()].index("3_Basic_Layers.py")]["url_pathname"] == "Basic_Layers"
+
+
+def test_sections_follow_the_lecture_and_skip_missing_files(monkeypatch):
+    from pages.common import topics
+
+    grouped = topics.topics_by_section()
+    assert list(grouped) == [s for s in topics.SECTIONS if s in grouped]
+    assert list(grouped)[:3] == ["Foundations", "Inside a CNN", "Training"]
+    future = topics.Topic(file="99_Not_Yet.py", section="Vision tasks", title="Not yet", icon="🚧",
+                          lecture="-", blurb="-")
+    monkeypatch.setattr(topics, "TOPICS", topics.TOPICS + (future,))
+    assert future not in topics.available_topics()
+    assert "Vision tasks" not in topics.topics_by_section() or all(
+        t.file != future.file for t in topics.topics_by_section()["Vision tasks"])
+    with pytest.raises(ValueError, match="section"):
+        topics.Topic(file="x.py", section="Misc", title="x", icon="x", lecture="x", blurb="x")

@@ -155,3 +155,20 @@ def test_describe_module():
         "Conv2d 3x3, 8 filters, stride 2, pad 1, no bias"
     assert codegen.describe_module(nn.MaxPool2d(3, 2, ceil_mode=True)) == "MaxPool 3x3, stride 2, ceil"
     assert codegen.describe_module(nn.Linear(120, 84)) == "Linear 120→84"
+
+
+def test_pretrained_choices_offer_resnet18_only_when_its_weights_are_cached(monkeypatch):
+    from cnn_core.experiments import architectures
+    from cnn_core.training import zoo
+
+    monkeypatch.setattr(zoo, "torchvision_weights_cached", lambda key: False)
+    assert list(architectures.pretrained_choices()) == ["efficientnet-lite0"]
+    monkeypatch.setattr(zoo, "torchvision_weights_cached", lambda key: key == "resnet18")
+    assert list(architectures.pretrained_choices()) == ["efficientnet-lite0", "resnet18"]
+
+
+def test_model_report_of_a_registry_model_counts_like_pytorch():
+    model = build_model("convnet-lecture")
+    report = codegen.model_report(model, (3, 12, 12))
+    assert report.ok and report.specs == () and report.totals["params"] == 24_508
+    assert report.shapes[-1] == tuple(model(torch.zeros(1, 3, 12, 12)).shape[1:])

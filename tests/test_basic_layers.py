@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnn_core.data.preprocess import standardize
+from cnn_core.data.samples import sample_photo
 from cnn_core.teaching import layer_ops as ops
 from cnn_core.errors import InvalidConfig
 from cnn_core.models import conv_output_size
@@ -139,7 +141,7 @@ def test_bad_kernels_and_settings_are_clear_errors():
 
 
 def test_image_to_gray_and_display():
-    photo = ops.sample_photo("china.jpg")
+    photo = sample_photo("china")  # the one sample-photo registry (cnn_core.data.samples)
     gray = ops.image_to_gray(photo, 64)
     assert gray.shape == (43, 64) and 0 <= float(gray.min()) and float(gray.max()) <= 1
     shown = ops.to_display(torch.rand(10, 20), 200, boxes=[(1, 2, 3, 4)], taps=[(1, 2)])
@@ -238,8 +240,8 @@ def test_flatten_walkthrough_gives_the_lectures_16_times_5_times_5(size, side):
 
 def test_input_normalization_uses_the_dataset_statistics():
     pixels = torch.rand(1, 28, 28, generator=torch.Generator().manual_seed(5))
-    normalized = ops.normalize(pixels, (0.1307,), (0.3081,))
+    normalized = standardize(pixels, (0.1307,), (0.3081,))
     assert torch.allclose(normalized, (pixels - 0.1307) / 0.3081)
-    stats = ops.tensor_stats({"raw": pixels, "normalized": normalized}).set_index("tensor")
+    stats = ops.describe_tensors({"raw": pixels, "normalized": normalized}).set_index("tensor")
     assert stats.loc["raw", "shape"] == "1 x 28 x 28"
     assert stats.loc["normalized", "mean"] == pytest.approx(float(normalized.mean()))

@@ -27,6 +27,10 @@ def test_every_page_loads_without_exception(streamlit_server, browser_page, scre
     targets = [(links.nth(i).get_attribute("href"), links.nth(i).inner_text().strip())
                for i in range(links.count())]
     assert len(targets) >= 2, f"expected the home page plus topic pages in the nav, got {targets}"
+    # The first entry is "Home" (not the file name "playground"); every existing topic follows, in order.
+    from pages.common.topics import available_topics
+    assert targets[0][1].endswith("Home"), targets[0]
+    assert [label.split("\n")[-1] for _, label in targets[1:]] == [t.title for t in available_topics()]
 
     for i, (href, label) in enumerate(targets, start=1):
         page.goto(href)

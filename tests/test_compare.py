@@ -67,7 +67,10 @@ def test_a_diverging_run_gets_a_diverged_record_while_the_others_finish(data):
         assert sum(r.kind == "step" for r in histories[label]) == 8
     table = summary_table(histories, target_loss=2.0).set_index("run")
     assert table.loc[wild, "status"] == "diverged" and math.isnan(table.loc[wild, "final_val_acc"])
-    assert table.loc[adam, "status"] == table.loc[sgd, "status"] == "ok"
+    assert table.loc[adam, "status"] == "finished"
+    # 8 steps of plain SGD at lr 0.05 may still be at chance: then it is flagged, with the reason
+    at_chance = abs(table.loc[sgd, "final_val_acc"] - 0.1) <= 0.05
+    assert table.loc[sgd, "status"] == ("not learning" if at_chance else "finished")
     assert 0 <= table.loc[adam, "final_val_acc"] <= 1
 
 

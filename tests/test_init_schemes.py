@@ -28,8 +28,10 @@ FORMULAS = {
     "normal-large": lambda fi, fo, g: 1.0,
     "uniform": lambda fi, fo, g: 0.1 / math.sqrt(12),                      # U(-0.05, 0.05)
     "default": lambda fi, fo, g: 1 / math.sqrt(3 * fi),                    # U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    "xavier-uniform": lambda fi, fo, g: g * math.sqrt(2 / (fi + fo)),
-    "xavier-normal": lambda fi, fo, g: g * math.sqrt(2 / (fi + fo)),
+    "xavier-uniform": lambda fi, fo, g: math.sqrt(2 / (fi + fo)),          # Glorot & Bengio (2010), gain 1
+    "xavier-normal": lambda fi, fo, g: math.sqrt(2 / (fi + fo)),
+    "xavier-uniform-gain": lambda fi, fo, g: g * math.sqrt(2 / (fi + fo)),  # the gain-adjusted variant
+    "xavier-normal-gain": lambda fi, fo, g: g * math.sqrt(2 / (fi + fo)),
     "kaiming-normal-fan-in": lambda fi, fo, g: g / math.sqrt(fi),
     "kaiming-uniform-fan-in": lambda fi, fo, g: g / math.sqrt(fi),
     "kaiming-normal-fan-out": lambda fi, fo, g: g / math.sqrt(fo),
@@ -82,7 +84,7 @@ def test_equal_inits_fill_every_weight_with_one_value(scheme, value):
 
 def test_registry_entries_are_complete():
     wanted = {"default", "zeros", "constant", "normal-small", "normal-large", "uniform", "xavier-uniform",
-              "xavier-normal", "kaiming-uniform-fan-in", "kaiming-normal-fan-in", "kaiming-uniform-fan-out",
+              "xavier-normal", "xavier-uniform-gain", "xavier-normal-gain", "kaiming-uniform-fan-in", "kaiming-normal-fan-in", "kaiming-uniform-fan-out",
               "kaiming-normal-fan-out", "orthogonal"}
     assert wanted <= set(INIT_SCHEMES)
     for spec in INIT_SCHEMES.values():
@@ -120,3 +122,27 @@ def test_zero_and_constant_init_keep_hidden_units_identical_after_training():
     assert not torch.all(first == 0.05)
     # ... while with zeros the hidden weights never get a gradient at all
     assert torch.all(results["zeros"][2].net[1].weight == 0)
+
+
+def _std_ratio_per_layer(scheme: str, depth: int = 10, width: int = 512) -> list[float]:
+    """Std of each ReLU MLP layer's pre-activation divided by the previous one's (inputs N(0, 1))."""
+    torch.manual_seed(0)
+    layers = [nn.Linear(width, width) for _ in range(depth)]
+    apply_init(nn.Sequential(*layers), scheme, "relu")
+    x = torch.randn(2000, width)
+    stds, h = [], x
+    with torch.no_grad():
+        for i, layer in enumerate(layers):
+            z = layer(h if i == 0 else torch.relu(h))
+            stds.append(z.std().item())
+            h = z
+    return [b / a for a, b in zip(stds, stds[1:])]
+
+
+@pytest.mark.parametrize("scheme, ratio", [("xavier-normal", math.sqrt(0.5)), ("xavier-uniform", math.sqrt(0.5)),
+                                           ("kaiming-normal-fan-in", 1.0), ("xavier-normal-gain", 1.0)])
+def test_xavier_as_published_shrinks_relu_signals_and_kaiming_keeps_them(scheme, ratio):
+    # Var(W) = 2 / (n_in + n_out) = 1 / n on square layers; ReLU keeps half the second moment: x sqrt(1/2) per layer
+    ratios = _std_ratio_per_layer(scheme)
+    mean = sum(ratios) / len(ratios)
+    assert mean == pytest.approx(ratio, abs=0.03), ratios

@@ -137,7 +137,7 @@ def test_two_schemes_side_by_side_give_a_tidy_frame_with_both_runs():
     steps = frame[(frame["split"] == "train_step") & (frame["metric"] == "loss")]
     assert steps.groupby("run").size().to_dict() == {"All zeros": 8, "Kaiming": 8}
     table = training_summary(histories, target_acc=0.5).set_index("run")
-    assert list(table["status"]) == ["ok", "ok"] and list(table["epochs"]) == [2, 2]
+    assert list(table["status"]) == ["finished", "finished"] and list(table["epochs"]) == [2, 2]
     assert table.loc["All zeros", "final_train_loss"] == pytest.approx(math.log(10), abs=0.01)  # cannot learn
     assert table.loc["Kaiming", "final_train_loss"] < table.loc["All zeros", "final_train_loss"] - 0.1
     assert table.loc["All zeros", "epochs_to_target"] is None  # never reached 50 %
@@ -149,6 +149,6 @@ def test_epochs_to_target_counts_a_float32_accuracy_of_exactly_the_target():
     history = [Record("epoch", 1, 4, val_acc=0.5), Record("epoch", 2, 8, val_acc=acc)]
     table = training_summary({"run": history, "diverged": [Record("diverged", 1, 2)]}, target_acc=0.9)
     assert table.loc[0, "epochs_to_target"] == 2
-    assert table.loc[1, "status"] == "diverged at step 3" and table.loc[1, "epochs"] == 0
+    assert table.loc[1, "status"] == "diverged" and table.loc[1, "diverged_at_step"] == 3 and table.loc[1, "epochs"] == 0
     with pytest.raises(InvalidConfig):
         training_summary({"run": history}, target_acc=0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import replace
 
 import pytest
@@ -9,7 +10,7 @@ import streamlit as st
 from PIL import Image
 
 from cnn_core.inspect import codegen
-from cnn_core.training import pretrained
+from cnn_core.training import pretrained, zoo
 from cnn_core.models import LAYER_DEFAULTS, LENET5_SPECS, build_from_specs, build_model, specs_to_json
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
 
@@ -222,3 +223,70 @@ def test_from_anns_to_cnns_page(app_test, tiny_pretrained):
     at.selectbox(key="shift_direction").set_value("diagonal")
     at.radio(key="shift_mode").set_value("roll").run()
     assert not at.exception and not at.error
+
+
+# ---------------------------------------------------------------- Architecture: the layer-kind registry on the page
+
+
+def test_automatic_fields_show_auto_and_a_broken_layer_says_how_to_fix_it(app_test):
+    at = open_page(app_test, ARCH)
+    layers = at.session_state["arch_layers"]
+    c1 = at.number_input(key=f"arch_{layers[0]['uid']}_in_channels")  # the first layer's editor is open
+    assert c1.value is None and c1.proto.placeholder == "auto"
+    at.button(key=f"arch_edit_{layers[2]['uid']}").click().run()  # S2: max pooling
+    stride = at.number_input(key=f"arch_{layers[2]['uid']}_stride")
+    assert stride.value is None and stride.proto.placeholder == "= kernel_size"
+    c5 = layers[6]["uid"]  # C5: a 5x5 kernel on S4's 5x5 maps
+    at.button(key=f"arch_edit_{c5}").click().run()
+    at.number_input(key=f"arch_{c5}_kernel_size").set_value(7).run()
+    assert "Layer 7 (conv): the kernel spans 7x7 pixels" in errors(at)
+    assert "lower kernel_size to <= 5 or set padding to 1" in errors(at)
+    at.number_input(key=f"arch_{c5}_padding").set_value(1).run()  # the fix the message names
+    assert not at.error and not at.exception
+    assert at.session_state[CUSTOM_ARCHITECTURE][0][6].get("padding") == 1
+
+
+def test_transposed_convolution_and_upsampling_in_the_builder(app_test):
+    at = open_page(app_test, ARCH)
+    design = {"input_shape": [1, 12, 12], "layers": [
+        {"kind": "conv", "out_channels": 4, "kernel_size": 3, "padding": 1}, {"kind": "maxpool"},
+        {"kind": "convtranspose", "out_channels": 2, "kernel_size": 2, "stride": 2},
+        {"kind": "upsample", "scale_factor": 2, "mode": "bilinear"}, {"kind": "flatten"},
+        {"kind": "linear", "out_features": 3}]}
+    at.text_area(key="arch_json_text").set_value(json.dumps(design)).run()
+    at.button(key="arch_json_load").click().run()
+    assert not at.error and not at.exception
+    specs, shape = at.session_state[CUSTOM_ARCHITECTURE]
+    reference = build_from_specs(specs, shape)
+    assert metric(at, "Parameters") == f"{sum(p.numel() for p in reference.parameters()):,}"
+    table = at.dataframe[0].value
+    assert list(table["type"])[2:4] == ["ConvTranspose2d", "Upsample"]
+    assert list(table["output_shape"])[1:4] == ["4x6x6", "2x12x12", "2x24x24"]
+    assert "nn.ConvTranspose2d(4, 2, kernel_size=2, stride=2)" in at.code[0].value
+    assert "nn.Upsample(scale_factor=2, mode='bilinear')" in at.code[1].value
+    assert sum("the same as the network above" in c.value for c in at.caption) == 2
+    at.selectbox(key="arch_add_kind").set_value("upsample")
+    at.selectbox(key="arch_add_pos").set_value(6)  # after the Linear layer: no maps to upsample
+    at.button(key="arch_add").click().run()
+    assert "Layer 7 (upsample): needs C x H x W feature maps" in errors(at) and "before the Flatten" in errors(at)
+
+
+def test_lenet_registry_models_show_the_1998_differences(app_test):
+    at = open_page(app_test, ARCH)
+    at.radio(key="arch_source").set_value("📚 Registry model").run()
+    assert not at.exception
+    rows = at.dataframe[0].value
+    assert "C3" in list(rows["layer"]) and "Table I" in " ".join(rows["lenet5_1998"])
+
+
+@pytest.mark.slow
+def test_pretrained_networks_are_summarized_with_the_same_table(app_test):
+    at = open_page(app_test, ARCH)
+    at.radio(key="arch_source").set_value("🖼️ Pretrained (ImageNet)").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="arch_pretrained").value == "efficientnet-lite0"
+    model = zoo.load_efficientnet_lite0().model
+    assert metric(at, "Parameters") == f"{sum(p.numel() for p in model.parameters()):,}" == "4,652,008"
+    table = at.dataframe[0].value
+    assert len(table) > 100 and "Conv2dStaticSamePadding" in set(table["type"])
+    assert int(table["params"].sum()) == 4_652_008 and metric(at, "Output shape") == "1000"

@@ -32,6 +32,19 @@ def chart_titles(at) -> list[str]:
     return titles
 
 
+def colour_scales(at) -> dict[str, dict]:
+    """Chart title -> the scale of its colour encoding (domain, scheme), from the Vega-Lite specs."""
+    out = {}
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        title = spec.get("title")
+        title = title.get("text") if isinstance(title, dict) else title
+        colour = spec.get("encoding", {}).get("color", {})
+        if title and "scale" in colour:
+            out[title] = {k: colour["scale"].get(k) for k in ("domain", "scheme", "range")}
+    return out
+
+
 def test_init_page_at_init_view_and_a_short_training_comparison(app_test):
     at = app_test("pages/5_Weight_Initialization.py", default_timeout=180).run()
     assert not at.exception and not at.error
@@ -43,8 +56,8 @@ def test_init_page_at_init_view_and_a_short_training_comparison(app_test):
     assert len(at.get("vega_lite_chart")) == 6
     assert len(at.latex) >= 6  # the variance rule and one formula per default scheme
     first_pass = at.dataframe[0].value
-    assert list(first_pass["scheme"]) == ["All zeros", "Normal, std 0.01", "Normal, std 1.0", "Xavier/Glorot normal",
-                                          "Kaiming/He normal (fan_in)"]
+    assert list(first_pass["scheme"]) == ["All zeros", "Normal, std 0.01", "Normal, std 1.0",
+                                          "Xavier/Glorot normal (2010, gain 1)", "Kaiming/He normal (fan_in)"]
     assert first_pass.loc[0, "initial loss"] == "2.303"
 
     at.radio(key="init_activation").set_value("tanh").run()
@@ -66,7 +79,12 @@ def test_init_page_at_init_view_and_a_short_training_comparison(app_test):
     assert table.loc["All zeros", "identical hidden layers"] == "10 of 10"
     assert table.loc["Kaiming/He normal (fan_in)", "identical hidden layers"] == "0 of 10"
     assert table.loc["All zeros", "final_val_acc"] < 0.2 < table.loc["Kaiming/He normal (fan_in)", "final_val_acc"]
-    assert at.session_state["init_experiment"].status == "done"
+    assert at.session_state["init_experiment"].status == "finished"
+    # one colour per scheme on both tabs: every chart's colour scale has the same domain (and the same scheme)
+    scales = colour_scales(at)
+    assert scales["Training loss per step (smoothed)"] == scales["Forward: std of each layer's activations"]
+    assert scales["Validation accuracy per epoch"] == scales["Forward: std of each layer's activations"]
+    assert scales["Forward: std of each layer's activations"]["domain"] == ["All zeros", "Kaiming/He normal (fan_in)"]
 
 
 def test_regularization_page_two_variants(app_test):

@@ -122,7 +122,7 @@ def test_early_stopping_restores_the_best_validation_weights(overfit):
     assert marks.to_dict("records") == [{"run": "Early stopping patience 3", "best_epoch": best.epoch,
                                          "stopped_after": len(epochs)}]
     table = regularization_summary({label: recs for label, (_, recs) in runs.items()}).set_index("run")
-    assert table.loc["Early stopping patience 3", "status"] == "stopped early"
+    assert table.loc["Early stopping patience 3", "status"] == "early stopped"
     unregularized = validation_minimum(runs["No regularization"][1])
     assert table.loc["No regularization", "min_val_loss_epoch"] == unregularized["min_epoch"]
     assert {"best_val_acc", "best_epoch", "final_gap", "final_acc_gap", "min_val_loss"} <= set(table.columns)

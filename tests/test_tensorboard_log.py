@@ -76,4 +76,5 @@ def test_runs_folder_from_environment_and_command(tmp_path, monkeypatch, data):
     assert tags["graph"] is False and not tags["histograms"] and tags["scalars"]
     monkeypatch.delenv("CNN_PLAYGROUND_RUNS")
     monkeypatch.chdir(tmp_path)
-    assert runs_dir() == tmp_path / "runs"
+    monkeypatch.setenv("CNN_PLAYGROUND_DATA", str(tmp_path / "data"))
+    assert runs_dir() == tmp_path / "data" / "tensorboard"  # the data folder, never ./runs in the cwd

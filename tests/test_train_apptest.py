@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -74,8 +75,11 @@ def test_a_stopped_run_keeps_its_partial_history_and_can_continue(app_test):
     assert not at.exception
     assert any("Stopped after 5 steps" in w.value for w in at.warning)
     assert run.status == "stopped" and len(run.history) == 5
+    # Continue 2 epochs: the stopped epoch 1 is finished where it stopped (not skipped), then epoch 2
+    at.number_input(key="tr_more").set_value(2)
     at.button(key="tr_continue").click().run()
     assert run.status == "finished" and run.epoch == 2 and not at.warning
+    assert [r.epoch for r in run.history if r.kind == "epoch"] == [1, 2]
 
 
 def test_sanity_checks_pass_with_one_click_each_and_fail_with_zero_init(app_test):
@@ -129,8 +133,11 @@ def test_tuning_page_range_test_and_grid_search(app_test):
     at.slider(key="hp_lr_steps").set_value(40)
     at.button(key="hp_lr_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
-    suggested = float(metric(at, "Suggested learning rate"))
+    suggested = float(metric(at, "Suggested lr"))
     assert 1e-5 < suggested < 1.0
+    # labels short enough not to be cut on a laptop, every rate in one format (1.0e-03)
+    assert all(len(m.label) <= 18 for m in at.metric)
+    assert all(re.fullmatch(r"\d\.\de[+-]\d\d", m.value) for m in at.metric)
     assert "Learning-rate range test" in chart_titles(at)
     spec = next(json.loads(c.proto.spec) for c in at.get("arrow_vega_lite_chart") + at.get("vega_lite_chart")
                 if json.loads(c.proto.spec).get("title") == "Learning-rate range test")

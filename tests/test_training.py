@@ -123,7 +123,7 @@ def test_schedules_and_warmup():
     assert lr_factor(10, 110, warm) == pytest.approx(1.0) and lr_factor(109, 110, warm) < 0.01
     assert lr_factor(250, 1000, ScheduleConfig("step", step_every=100, gamma=0.5)) == 0.25
     onecycle = [lr_factor(s, 100, ScheduleConfig("onecycle")) for s in range(100)]
-    assert max(onecycle) == pytest.approx(1.0, abs=0.01) and onecycle.index(max(onecycle)) == 30
+    assert max(onecycle) == pytest.approx(1.0, abs=0.01) and onecycle.index(max(onecycle)) == 29  # torch's OneCycleLR
 
 
 def test_scheduler_drives_the_optimizer_lr(small):

@@ -4,7 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torchvision.transforms.v2 import functional as TF
 
 from cnn_core.errors import InvalidConfig
 
@@ -39,6 +38,7 @@ def augment_batch(images: torch.Tensor, config: AugmentConfig, generator: torch.
     Pixels uncovered by a shift or rotation are filled with the batch minimum (the background
     of normalized digits), not with 0 (which would be grey after normalization).
     """
+    from torchvision.transforms.v2 import functional as TF  # lazy: it imports every torchvision model (~0.8 s)
     if not config.enabled():
         return images
     n = images.shape[0]

@@ -5,10 +5,12 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: the registry (DATASETS) stays cheap to import
+    import torch
 
 from ..errors import DatasetUnavailable, InvalidConfig
 from .idx import read_idx
@@ -56,6 +58,8 @@ class Dataset:
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         """Undo the normalization: back to [0, 1] pixels, for display."""
+        import torch
+
         mean = torch.tensor(self.mean).view(-1, 1, 1)
         std = torch.tensor(self.std).view(-1, 1, 1)
         return (x * std + mean).clamp(0, 1)
@@ -184,6 +188,8 @@ DATASETS: dict[str, DatasetSpec] = {
 
 def _to_nchw(images: np.ndarray) -> torch.Tensor:
     """uint8 N x H x W or N x H x W x C -> float32 N x C x H x W in [0, 1]."""
+    import torch
+
     tensor = torch.from_numpy(np.array(images, dtype=np.uint8, copy=True))
     if tensor.ndim == 3:
         tensor = tensor.unsqueeze(1)
@@ -194,6 +200,8 @@ def _to_nchw(images: np.ndarray) -> torch.Tensor:
 
 def per_class_subset(labels: torch.Tensor, per_class: int, generator: torch.Generator) -> torch.Tensor:
     """Indices of at most `per_class` samples of each class, drawn with the generator, in shuffled order."""
+    import torch
+
     if per_class < 1:
         raise InvalidConfig("per_class must be at least 1")
     chosen = []
@@ -225,6 +233,8 @@ def load_dataset(
     data. `per_class` keeps at most that many training samples per class (for fast demos and for
     overfitting on purpose); validation and test splits stay whole.
     """
+    import torch
+
     if name not in DATASETS:
         raise InvalidConfig(f"Unknown dataset '{name}'. Choose one of: {', '.join(DATASETS)}")
     if not 0 <= val_fraction < 0.5 or not 0 <= test_fraction < 0.5:

@@ -90,14 +90,19 @@ def center_crop(image: Image.Image, size: int) -> Image.Image:
     return center_crop_box(image, size, size)
 
 
-def normalize(pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """H x W x C (or H x W) float pixels in [0, 1] -> 1 x C x H x W tensor, (x - mean) / std per channel."""
-    if pixels.ndim == 2:
-        pixels = pixels[:, :, None]
-    tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))
+def standardize(pixels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """(x - mean) / std per channel of a C x H x W tensor of [0, 1] pixels (same shape back)."""
     mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    return ((tensor - mean_t) / std_t).unsqueeze(0)
+    return (pixels - mean_t) / std_t
+
+
+def normalize(pixels: np.ndarray, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
+    """H x W x C (or H x W) float pixels in [0, 1] -> 1 x C x H x W tensor, standardized per channel."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))  # C x H x W
+    return standardize(tensor, mean, std).unsqueeze(0)
 
 
 def tensor_image(tensor: torch.Tensor) -> Image.Image:

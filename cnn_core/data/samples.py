@@ -68,10 +68,3 @@ def dataset_digit(index: int, dataset: str = "mnist-5k") -> tuple[Image.Image, i
         raise ImageError(f"Test digit index must be in 0..{len(data.test_y) - 1}, got {index}")
     pixels = data.denormalize(data.test_x[index])[0].numpy()  # 28 x 28 in [0, 1]
     return Image.fromarray(np.round(pixels * 255).astype(np.uint8), mode="L"), int(data.test_y[index])
-
-
-def dataset_digit_count(dataset: str = "mnist-5k") -> int:
-    """How many test digits there are to choose from."""
-    from cnn_core.data import load_dataset
-
-    return len(load_dataset(dataset).test_y)

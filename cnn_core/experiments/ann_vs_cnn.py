@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from cnn_core.errors import InvalidConfig
+from cnn_core.inspect.hooks import eval_mode
 from cnn_core.training import TrainConfig, evaluate
 
 DIRECTIONS: dict[str, tuple[int, int]] = {"right": (0, 1), "down": (1, 0), "diagonal": (1, 1)}  # (rows, cols)
@@ -119,11 +120,33 @@ def predict_shifted(models: dict[str, nn.Module], image: torch.Tensor, shift: in
     moved = shift_images(image[None], shift, direction, mode, fill)  # 1 x C x H x W
     rows = []
     for name, model in models.items():
-        was_training = model.training
-        model.eval()
-        try:
+        with eval_mode(model):
             probs = torch.softmax(model(moved), dim=1)[0]  # K
-        finally:
-            model.train(was_training)
         rows.append({"model": name, "prediction": int(probs.argmax()), "confidence": float(probs.max())})
     return moved[0], pd.DataFrame(rows)
+
+
+def size_range(low: int, high: int, points: int = 24) -> list[int]:
+    """About `points` image sizes spaced evenly on a log scale from low to high, both ends included."""
+    if not 1 <= low <= high:
+        raise InvalidConfig(f"Need 1 <= low <= high, got {low} and {high}")
+    if low == high:
+        return [low]
+    ratio = high / low
+    return sorted({round(low * ratio ** (i / (points - 1))) for i in range(points)} | {low, high})
+
+
+def first_layer_params(growth: pd.DataFrame, size: int, channels: int = 3) -> tuple[int, int]:
+    """(fully-connected, conv) parameter counts of a fc_vs_conv_params frame at one image size and channel count."""
+    rows = growth[(growth["size"] == size) & (growth["channels"] == channels)]
+    fc = rows["layer"].str.startswith("fully-connected")
+    if fc.sum() != 1 or (~fc).sum() != 1:
+        raise InvalidConfig(f"No parameter counts for {channels} x {size} x {size} images")
+    return int(rows.loc[fc, "params"].iloc[0]), int(rows.loc[~fc, "params"].iloc[0])
+
+
+def accuracy_change(frame: pd.DataFrame, shift: int) -> dict[str, tuple[float, float]]:
+    """Per model of a translation_experiment frame: (accuracy at `shift`, change from shift 0)."""
+    wide = frame.pivot(index="shift", columns="model", values="accuracy")
+    return {model: (float(wide.loc[shift, model]), float(wide.loc[shift, model] - wide.loc[0, model]))
+            for model in wide.columns}

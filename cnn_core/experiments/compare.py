@@ -10,8 +10,11 @@ import pandas as pd
 
 from cnn_core.data import Dataset, load_dataset
 from cnn_core.errors import InvalidConfig
+from cnn_core.models import ModelOptions
 from cnn_core.training.optimizers import OPTIMIZERS, OptimizerConfig, ScheduleConfig, lr_factor
-from cnn_core.training import Record, TrainConfig, TrainingRun, records_to_frame
+from cnn_core.training.budget import check_runs
+from cnn_core.training import Record, TrainConfig, TrainingRun, records_to_frame, summarize_run
+from cnn_core.training.config import RunStatus, epoch_records
 
 MAX_RUNS = 6
 
@@ -28,6 +31,7 @@ def check_same_data(configs: Mapping[str, TrainConfig]) -> None:
 def make_runs(configs: Mapping[str, TrainConfig], data: Dataset | None = None) -> dict[str, TrainingRun]:
     """One TrainingRun per config, all on the same in-memory dataset."""
     check_same_data(configs)
+    check_runs(configs, data)  # every run is held at once: memory and time add up
     first = next(iter(configs.values()))
     data = data if data is not None else load_dataset(first.dataset, per_class=first.per_class)
     return {label: TrainingRun(cfg, data) for label, cfg in configs.items()}
@@ -85,34 +89,45 @@ def comparison_frame(histories: Mapping[str, list[Record]]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def summary_table(histories: Mapping[str, list[Record]], target_loss: float | None = None,
-                  smoothing: float = 0.0) -> pd.DataFrame:
-    """One row per run: final and best validation accuracy, epoch of best, final gap, time, status.
+NOT_LEARNING = RunStatus.NOT_LEARNING.label  # "not learning": the status of a run that neither diverged nor learned
+CHANCE_MARGIN = 0.05           # 'at chance' = validation accuracy within 5 points of 1 / classes
 
-    With `target_loss`, 'steps_to_target' is the first step whose training loss (an exponential
-    moving average with weight `smoothing`, 0 = raw batch losses) is at or below it.
+
+def learning_problem(records: Sequence[Record], num_classes: int = 10) -> str | None:
+    """Why a run did not learn (None when it did, or has no finished epoch): chance accuracy or a loss that did not fall."""
+    epochs = epoch_records(records)
+    steps = [r for r in records if r.kind == "step"]
+    if not epochs or not steps or any(r.kind == "diverged" for r in records):
+        return None
+    last, chance = epochs[-1], 1.0 / max(num_classes, 1)
+    if last.val_acc == last.val_acc and last.val_acc <= chance + CHANCE_MARGIN:
+        return (f"validation accuracy {last.val_acc:.1%} after {len(epochs)} epoch(s) is chance level "
+                f"({chance:.0%} for {num_classes} classes)")
+    if last.train_loss == last.train_loss and last.train_loss >= steps[0].train_loss:
+        return (f"training loss {last.train_loss:.3f} in epoch {last.epoch} is not below its start "
+                f"({steps[0].train_loss:.3f})")
+    return None
+
+
+def summary_table(histories: Mapping[str, list[Record]], target_loss: float | None = None,
+                  smoothing: float = 0.0, planned: Mapping[str, int] | None = None,
+                  num_classes: int = 10) -> pd.DataFrame:
+    """One row per run: status, final and best validation accuracy, epoch of best, final gap, time.
+
+    A run with fewer epochs than its `planned` number (label -> epochs) is 'stopped'. With `target_loss`, 'steps_to_target' is the first step whose training loss (an exponential
+    moving average with weight `smoothing`, 0 = raw batch losses) is at or below it. A run that did not
+    diverge but did not learn (see learning_problem) has status 'not learning' and the reason in 'note'.
     """
     if not 0 <= smoothing < 1:
         raise InvalidConfig(f"Smoothing must be in [0, 1), got {smoothing}")
     rows = []
     for label, records in histories.items():
-        epochs = [r for r in records if r.kind == "epoch"]
         steps = [r for r in records if r.kind == "step"]
-        status = "diverged" if any(r.kind == "diverged" for r in records) else (
-            "stopped early" if any(r.kind == "early_stop" for r in records) else "ok")
-        best = max(epochs, key=lambda r: r.val_acc) if epochs else None
-        row = {
-            "run": label,
-            "status": status,
-            "epochs": len(epochs),
-            "final_val_acc": epochs[-1].val_acc if epochs else float("nan"),
-            "best_val_acc": best.val_acc if best else float("nan"),
-            "best_epoch": best.epoch if best else None,
-            "final_train_loss": epochs[-1].train_loss if epochs else float("nan"),
-            "final_val_loss": epochs[-1].val_loss if epochs else float("nan"),
-            "final_gap": (epochs[-1].val_loss - epochs[-1].train_loss) if epochs else float("nan"),
-            "seconds": records[-1].seconds if records else 0.0,
-        }
+        row = {"run": label, **summarize_run(records, planned.get(label) if planned else None).row()}
+        problem = learning_problem(records, num_classes)
+        if problem:
+            row["status"] = NOT_LEARNING
+        row["note"] = problem or ""
         if target_loss is not None:
             hit, average = None, None
             for r in steps:
@@ -125,29 +140,14 @@ def summary_table(histories: Mapping[str, list[Record]], target_loss: float | No
     return pd.DataFrame(rows)
 
 
-_SHORT_NAMES = {"momentum": "μ", "alpha": "α", "rho": "ρ", "betas": "β", "weight_decay": "wd"}
-
-
-def short_label(config: OptimizerConfig) -> str:
-    """A compact run label for legends, e.g. 'Adam lr=0.001' or 'SGD + momentum lr=0.02 μ=0.95'."""
-    name = OPTIMIZERS[config.name].label if config.name in OPTIMIZERS else config.name
-    parts = [f"{name} lr={config.resolved_lr():g}"]
-    if config.weight_decay:
-        parts.append(f"wd={config.weight_decay:g}")
-    for key, value in config.extra:
-        shown = ",".join(f"{v:g}" for v in value) if isinstance(value, (tuple, list)) else f"{value:g}"
-        parts.append(f"{_SHORT_NAMES.get(key, key)}={shown}")
-    return " ".join(parts)
-
-
 def unique_labels(optimizers: Sequence[OptimizerConfig]) -> list[str]:
     """One label per optimizer setting; identical settings get ' #2', ' #3', ... so labels stay unique."""
     labels: list[str] = []
     for config in optimizers:
-        label, n = short_label(config), 1
+        label, n = config.label(), 1
         while label in labels:
             n += 1
-            label = f"{short_label(config)} #{n}"
+            label = f"{config.label()} #{n}"
         labels.append(label)
     return labels
 
@@ -166,12 +166,30 @@ def optimizer_configs(base: TrainConfig, optimizers: Sequence[OptimizerConfig],
             for label, opt in zip(unique_labels(optimizers), optimizers)}
 
 
+def planned_steps(n_train: int, batch_size: int, epochs: int = 1) -> int:
+    """Optimizer steps of a run: ceil(n_train / batch_size) per epoch (the last batch may be short), times epochs."""
+    return math.ceil(n_train / batch_size) * epochs
+
+
+def comparison_base(template: TrainConfig, *, dataset: str, per_class: int | None, model: str, epochs: int,
+                    batch_size: int, seed: int) -> TrainConfig:
+    """The config every run of a comparison shares: `template` with the page's choices.
+
+    A plain CNN with default options gets 4 conv layers (the registry's 10 are slow on a CPU).
+    """
+    options = template.model_options
+    if model == "plain-cnn" and options == ModelOptions():
+        options = ModelOptions(depth=4)
+    return replace(template, dataset=dataset, per_class=per_class or None, model=model, model_options=options,
+                   epochs=int(epochs), batch_size=int(batch_size), seed=int(seed))
+
+
 def lr_schedule_frame(configs: Mapping[str, TrainConfig], n_train: int, max_points: int = 400) -> pd.DataFrame:
     """The planned learning rate per optimizer step of each run (run, step, lr), at most ~max_points per run."""
     rows = []
     for label, cfg in configs.items():
         cfg.schedule.validate()
-        total = math.ceil(n_train / cfg.batch_size) * cfg.epochs
+        total = planned_steps(n_train, cfg.batch_size, cfg.epochs)
         stride = max(1, total // max_points)
         base_lr = cfg.optimizer.resolved_lr()
         for step in [*range(0, total, stride), total - 1]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -18,14 +18,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_core.data import Dataset, load_dataset
+from cnn_core.training.budget import check_model_forward, run_options
 from cnn_core.errors import InvalidConfig
-from cnn_core.inspect.hooks import leaf_modules
+from cnn_core.experiments.regularization import trained_models
+from cnn_core.inspect.hooks import capture_forward, eval_mode, leaf_modules
 from cnn_core.models.init_schemes import INIT_SCHEMES, expected_std
 from cnn_core.models import ACTIVATIONS, MODELS, ModelOptions
-from cnn_core.training import TrainConfig, build_initialized_model
+from cnn_core.models.activations import ACTIVATION_TYPES
+from cnn_core.training import TrainConfig, build_initialized_model, epoch_records, summarize_run
 
 KINDS = ("activation", "activation gradient", "weight gradient")
-ACTIVATION_TYPES = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.GELU, nn.Tanh, nn.Sigmoid)
 INIT_MODELS = ("lenet5-modern", "plain-cnn", "deep-mlp")  # the networks the init page offers
 QUANTILE_SAMPLE = 200_000  # values drawn per tensor to estimate the histogram range
 
@@ -102,11 +104,10 @@ def fixed_batch(data: Dataset, batch_size: int, seed: int) -> tuple[torch.Tensor
 
 def _saturation(values: torch.Tensor, activation: str) -> float:
     # Fraction of outputs in the flat tails of a squashing non-linearity (NaN where there are none).
-    if activation == "tanh":
-        return float((values.abs() > 0.99).double().mean())
-    if activation == "sigmoid":
-        return float(((values < 0.01) | (values > 0.99)).double().mean())
-    return math.nan
+    tails = ACTIVATIONS[activation].saturation if activation in ACTIVATIONS else None
+    if tails is None:
+        return math.nan
+    return float(((values < tails[0]) | (values > tails[1])).double().mean())
 
 
 def _finite(t: torch.Tensor) -> torch.Tensor:
@@ -188,30 +189,16 @@ def histogram(t: torch.Tensor, lo: float, hi: float, bins: int, drop_zeros: bool
 def _one_scheme(config: InitStatsConfig, scheme: str, data: Dataset, x: torch.Tensor, y: torch.Tensor):
     """Forward and backward once; returns per-layer tensors by kind, the weight table rows and output stats."""
     model = build_initialized_model(config.train_config(scheme), data)
-    model.train()
     layers = weighted_layers(model)
-    captured: dict[str, torch.Tensor] = {}
-    handles = []
-
-    def keep(name: str):
-        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-            if output.requires_grad:
-                output.retain_grad()  # so .grad holds dL/d(output) after backward
-            captured[name] = output
-        return hook
-
-    try:
-        for name, module, act_name in layers:
-            target = model.get_submodule(act_name) if act_name else module
-            handles.append(target.register_forward_hook(keep(name)))
+    targets = {act_name or name: name for name, _, act_name in layers}  # hooked module -> weighted layer
+    with capture_forward(model, list(targets), eval_mode=False, keep_graph=True) as calls, \
+            eval_mode(model, training=True):
         logits = model(x)  # N x K
         loss = F.cross_entropy(logits, y)
         model.zero_grad(set_to_none=True)
         if torch.isfinite(loss):
-            loss.backward()
-    finally:
-        for handle in handles:
-            handle.remove()
+            loss.backward()  # fills each captured output's .grad with dL/d(output)
+    captured = {targets[call.name]: call.output for call in calls}
     tensors: dict[str, list[tuple[str, torch.Tensor]]] = {kind: [] for kind in KINDS}
     weight_rows = []
     for index, (name, module, act_name) in enumerate(layers, start=1):
@@ -236,6 +223,8 @@ def _one_scheme(config: InitStatsConfig, scheme: str, data: Dataset, x: torch.Te
 def init_statistics(config: InitStatsConfig, data: Dataset | None = None) -> InitStats:
     """Activation and gradient statistics per layer for every scheme of the config (no training)."""
     config.validate()
+    check_model_forward(config.model, run_options(config.train_config(config.schemes[0]), data), config.batch_size,
+                        what="computing these initialization statistics", repeats=len(config.schemes))
     data = data if data is not None else load_dataset(config.dataset)
     x, y = fixed_batch(data, config.batch_size, config.seed)  # N x C x H x W, N
     layer_rows, hist_rows, weight_rows, output_rows = [], [], [], []
@@ -295,22 +284,36 @@ def symmetric_hidden_layers(model: nn.Module) -> tuple[int, int]:
     return sum(flags), len(flags)
 
 
-def training_summary(histories: Mapping[str, list], target_acc: float = 0.9) -> pd.DataFrame:
-    """One row per run: status, epochs, final and best validation accuracy, the first epoch reaching target_acc."""
+def training_summary(histories: Mapping[str, list], target_acc: float = 0.9,
+                     planned: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """One row per run: status (stopped when it has fewer than its `planned` epochs), the step it diverged at,
+    epochs, final and best validation accuracy, the first epoch reaching target_acc."""
     if not 0 < target_acc <= 1:
         raise InvalidConfig(f"Target accuracy must be in (0, 1], got {target_acc}")
     rows = []
     for label, records in histories.items():
-        epochs = [r for r in records if r.kind == "epoch"]
-        diverged = next((r for r in records if r.kind == "diverged"), None)
-        hit = next((r.epoch for r in epochs if r.val_acc >= target_acc - 1e-6), None)  # float32 accuracies
-        rows.append({
-            "run": label,
-            "status": f"diverged at step {diverged.step + 1}" if diverged else ("ok" if epochs else "not started"),
-            "epochs": len(epochs),
-            "final_val_acc": epochs[-1].val_acc if epochs else math.nan,
-            "best_val_acc": max(r.val_acc for r in epochs) if epochs else math.nan,
-            "epochs_to_target": hit,
-            "final_train_loss": epochs[-1].train_loss if epochs else math.nan,
-        })
+        summary = summarize_run(records, planned.get(label) if planned else None)
+        hit = next((r.epoch for r in epoch_records(records) if r.val_acc >= target_acc - 1e-6), None)  # float32
+        rows.append({"run": label, "status": summary.status.label, "diverged_at_step": summary.diverged_step,
+                     "epochs": summary.epochs, "final_val_acc": summary.final_val_acc,
+                     "best_val_acc": summary.best_val_acc, "epochs_to_target": hit,
+                     "final_train_loss": summary.final_train_loss})
     return pd.DataFrame(rows)
+
+
+def symmetry_after_training(configs: Mapping[str, TrainConfig], states: Mapping[str, Mapping[str, torch.Tensor]],
+                            data: Dataset) -> dict[str, tuple[int, int] | None]:
+    """Per run: symmetric_hidden_layers of its trained weights, or None for a run without a final state.
+
+    Each model is rebuilt from a copy of its state, so the (possibly shared, cached) states are not touched.
+    """
+    models = trained_models(configs, states, data)
+    return {label: symmetric_hidden_layers(models[label]) if label in models else None for label in configs}
+
+
+def spread_layers(layers: Sequence[int], count: int = 12) -> list[int]:
+    """At most `count` of the given layer numbers, evenly spaced, first and last kept (for small multiples)."""
+    shown = sorted(set(layers))
+    if len(shown) <= count:
+        return shown
+    return sorted({shown[round(i * (len(shown) - 1) / (count - 1))] for i in range(count)})

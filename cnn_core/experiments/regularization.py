@@ -20,7 +20,7 @@ from cnn_core.data import Dataset
 from cnn_core.errors import InvalidConfig
 from cnn_core.models import LayerSpec, build_model
 from cnn_core.training.optimizers import OptimizerConfig
-from cnn_core.training import Record, RegularizationConfig, TrainConfig, model_options_for
+from cnn_core.training import Record, RegularizationConfig, TrainConfig, epoch_records, model_options_for
 
 REG_MODELS = ("mlp", "lenet5-modern")  # the networks the regularization page offers (the MLP overfits most)
 NEAR_ZERO = 1e-3  # |w| below this counts as "practically zero" (L1's sparsity)
@@ -258,7 +258,7 @@ def validation_minimum(records: Sequence[Record]) -> dict[str, float]:
     Keys: min_epoch, min_val_loss, final_val_loss, rise (final - min), rise_fraction, train_loss_drop
     (train loss at the minimum minus the final train loss: > 0 when training kept improving).
     """
-    epochs = [r for r in records if r.kind == "epoch"]
+    epochs = epoch_records(records)
     if not epochs:
         raise InvalidConfig("No finished epochs yet")
     best = min(epochs, key=lambda r: r.val_loss)
@@ -274,7 +274,7 @@ def regularization_summary(histories: Mapping[str, Sequence[Record]]) -> pd.Data
     table = summary_table({k: list(v) for k, v in histories.items()})
     extra = []
     for label, records in histories.items():
-        epochs = [r for r in records if r.kind == "epoch"]
+        epochs = epoch_records(records)
         if epochs:
             minimum = validation_minimum(records)
             extra.append({"run": label, "min_val_loss": minimum["min_val_loss"],
@@ -322,3 +322,18 @@ def preview_grid(images: torch.Tensor, augmented: torch.Tensor, pad: int = 2) ->
             left = pad + (j + 1) * cell_w + 2 * pad
             canvas[:, top:top + h, left:left + w] = augmented[i, j]
     return (canvas.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0)
+
+
+def early_stop_events(histories: Mapping[str, Sequence[Record]]) -> pd.DataFrame:
+    """early_stop_marks as chart events (run, epoch, event): where each run stopped and its restored best epoch."""
+    marks = early_stop_marks(histories)
+    rows = [{"run": r.run, "epoch": r.stopped_after, "event": "stopped"} for r in marks.itertuples()]
+    rows += [{"run": r.run, "epoch": r.best_epoch, "event": "best epoch (weights restored)"}
+             for r in marks.itertuples()]
+    return pd.DataFrame(rows, columns=["run", "epoch", "event"])
+
+
+def trained_models(configs: Mapping[str, TrainConfig], states: Mapping[str, Mapping[str, torch.Tensor]],
+                   data: Dataset) -> dict[str, nn.Module]:
+    """A fresh model per run that has a final state (model_from_state: the states are copied, not shared)."""
+    return {label: model_from_state(cfg, states[label], data) for label, cfg in configs.items() if label in states}

@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from cnn_core.data import Dataset, load_dataset
+from cnn_core.training.budget import check_model_forward, run_options
 from cnn_core.errors import InvalidConfig
 from cnn_core.inspect.hooks import leaf_modules
 from cnn_core.teaching.loss_explainer import loss_curves, uniform_prediction_loss
@@ -46,6 +47,8 @@ def initial_loss_check(config: TrainConfig, data: Dataset | None = None, samples
     """
     config.validate()
     data = _data_for(config, data)
+    check_model_forward(config.model, run_options(config, data), min(samples, len(data.train_y)), backward=False,
+                        what="the initial-loss check")
     model = build_initialized_model(config, data)
     images, labels = data.train_x[:samples], data.train_y[:samples]  # N x C x H x W, N
     initial, _ = evaluate(model, images, labels, config.loss)
@@ -151,6 +154,8 @@ def gradient_norms_check(config: TrainConfig, data: Dataset | None = None, batch
     """
     config.validate()
     data = _data_for(config, data)
+    check_model_forward(config.model, run_options(config, data), min(batch_size, len(data.train_y)),
+                        what="the gradient check")
     model = build_initialized_model(config, data)
     model.train()
     x, y = data.train_x[:batch_size], data.train_y[:batch_size]  # N x C x H x W, N

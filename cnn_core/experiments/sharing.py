@@ -21,19 +21,19 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from cnn_core.experiments.compare import MAX_RUNS, short_label
+from cnn_core.experiments.compare import MAX_RUNS
 from cnn_core.data import DATASETS
-from cnn_core.errors import InvalidConfig
+from cnn_core.errors import InvalidConfig, short, short_repr
 from cnn_core.training.optimizers import (OPTIMIZERS, OptimizerConfig, ScheduleConfig, configure, make_optimizer,
                          settings_of, tunables)
-from cnn_core.serialization import from_jsonable, to_jsonable
+from cnn_core.serialization import MAX_JSON_BYTES, from_jsonable, parse_json, to_jsonable
 from cnn_core.teaching.toy_surfaces import MAX_STEPS, SURFACES, Surface
 from cnn_core.training import TrainConfig
+from cnn_core.training.budget import check_runs
 
 FORMAT = "cnn-playground/optimizer-comparison"
 VERSION = 1
 MIN_RUNS = 1
-MAX_JSON_BYTES = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -113,17 +113,17 @@ def settings_to_json(settings: ComparisonSettings) -> str:
 
 def _number(value: Any, where: str, low: float, high: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidConfig(f"{where}: expected a number, got {value!r}")
+        raise InvalidConfig(f"{where}: expected a number, got {short_repr(value)}")
     if not (math.isfinite(value) and low <= value <= high):
-        raise InvalidConfig(f"{where}: must be in [{low:g}, {high:g}], got {value!r}")
+        raise InvalidConfig(f"{where}: must be in [{low:g}, {high:g}], got {short_repr(value)}")
     return float(value)
 
 
 def _integer(value: Any, where: str, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidConfig(f"{where}: expected a whole number, got {value!r}")
+        raise InvalidConfig(f"{where}: expected a whole number, got {short_repr(value)}")
     if not low <= value <= high:
-        raise InvalidConfig(f"{where}: must be in [{low}, {high}], got {value!r}")
+        raise InvalidConfig(f"{where}: must be in [{low}, {high}], got {short_repr(value)}")
     return value
 
 
@@ -137,14 +137,16 @@ def _run_from_dict(data: Any, where: str) -> LabelledOptimizer:
     data = _object(data, where)
     name = data.get("optimizer")
     if not isinstance(name, str):
-        raise InvalidConfig(f"{where}.optimizer: expected an optimizer name such as 'adam', got {name!r}")
+        raise InvalidConfig(f"{where}.optimizer: expected an optimizer name such as 'adam', got {short_repr(name)}")
     if name not in OPTIMIZERS:
-        raise InvalidConfig(f"{where}.optimizer: unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise InvalidConfig(f"{where}.optimizer: unknown optimizer {short_repr(name)}; "
+                            f"choose one of {', '.join(OPTIMIZERS)}")
     knobs = tunables(name)
     allowed = {"label", "optimizer", "lr", "weight_decay", *knobs}
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise InvalidConfig(f"{where}: {OPTIMIZERS[name].label} has no setting {', '.join(map(repr, unknown))}; "
+        listed = ", ".join(short_repr(k, 40) for k in unknown[:5])
+        raise InvalidConfig(f"{where}: {OPTIMIZERS[name].label} has no setting {listed}; "
                             f"it takes {', '.join(sorted(allowed))}")
     lr = _number(data["lr"], f"{where}.lr", 1e-8, 100) if data.get("lr") is not None else None
     decay = _number(data["weight_decay"], f"{where}.weight_decay", 0, 1) if "weight_decay" in data else None
@@ -156,9 +158,9 @@ def _run_from_dict(data: Any, where: str) -> LabelledOptimizer:
         raise InvalidConfig(f"{where}: {exc}") from exc
     label = data.get("label")
     if label is None:
-        label = short_label(config)
+        label = config.label()
     if not isinstance(label, str) or not label.strip() or len(label) > 80:
-        raise InvalidConfig(f"{where}.label: expected a short text (1-80 characters), got {label!r}")
+        raise InvalidConfig(f"{where}.label: expected a short text (1-80 characters), got {short_repr(label)}")
     return LabelledOptimizer(label.strip(), config)
 
 
@@ -196,7 +198,8 @@ def _train_from(data: Any, where: str) -> TrainConfig:
             raise InvalidConfig(f"{where}.{key}: set optimizers under 'runs' and the schedule under 'schedule'")
     base = from_jsonable(TrainConfig, data, where)
     if base.dataset not in DATASETS:
-        raise InvalidConfig(f"{where}.dataset: unknown dataset {base.dataset!r}; choose one of {', '.join(DATASETS)}")
+        raise InvalidConfig(f"{where}.dataset: unknown dataset {short_repr(base.dataset)}; "
+                            f"choose one of {', '.join(DATASETS)}")
     try:
         base.validate()
     except InvalidConfig as exc:
@@ -209,16 +212,16 @@ def _surface_from(data: Any, where: str) -> SurfaceSettings:
     allowed = {"function", "condition", "start", "steps", "runs", "schedule"}
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise InvalidConfig(f"{where}: unknown field(s) {', '.join(unknown)}")
+        raise InvalidConfig(f"{where}: unknown field(s) {', '.join(short(k, 40) for k in unknown[:5])}")
     function = data.get("function", "rosenbrock")
     if not isinstance(function, str) or function not in SURFACES:
-        raise InvalidConfig(f"{where}.function: unknown test function {function!r}; "
+        raise InvalidConfig(f"{where}.function: unknown test function {short_repr(function)}; "
                             f"choose one of {', '.join(SURFACES)}")
     condition = _number(data.get("condition", 10.0), f"{where}.condition", 1, 1000)
     start = data.get("start")
     if start is not None:
         if not isinstance(start, list) or len(start) != 2:
-            raise InvalidConfig(f"{where}.start: expected [x, y], got {start!r}")
+            raise InvalidConfig(f"{where}.start: expected [x, y], got {short_repr(start)}")
         bound = Surface(function, condition).bound()
         start = tuple(_number(v, f"{where}.start[{i}]", -bound, bound) for i, v in enumerate(start))
     steps = _integer(data.get("steps", 300), f"{where}.steps", 1, MAX_STEPS)
@@ -231,19 +234,20 @@ def settings_from_dict(data: Any) -> ComparisonSettings:
     """Rebuild and check a comparison's settings from a parsed JSON object."""
     data = _object(data, "settings")
     if "format" in data and data["format"] != FORMAT:
-        raise InvalidConfig(f"format: this is a {data['format']!r} file, not an optimizer comparison ({FORMAT!r})")
+        raise InvalidConfig(f"format: this is a {short_repr(data['format'])} file, not an optimizer comparison "
+                            f"({FORMAT!r})")
     if "version" not in data:
         raise InvalidConfig("version: missing; this does not look like exported optimizer-comparison settings")
     version = data["version"]
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidConfig(f"version: expected a whole number such as {VERSION}, got {version!r}")
+        raise InvalidConfig(f"version: expected a whole number such as {VERSION}, got {short_repr(version)}")
     if version > VERSION:
         raise InvalidConfig(f"version: these settings were written by a newer playground (version {version}); "
                             f"this one reads version {VERSION}")
     allowed = {"format", "version", "runs", "schedule", "train", "target_loss", "surface"}
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise InvalidConfig(f"settings: unknown field(s) {', '.join(unknown)}")
+        raise InvalidConfig(f"settings: unknown field(s) {', '.join(short(k, 40) for k in unknown[:5])}")
     if "runs" not in data:
         raise InvalidConfig("runs: missing; list the optimizers to compare")
     runs = _runs_from_list(data["runs"], "runs")
@@ -251,29 +255,19 @@ def settings_from_dict(data: Any) -> ComparisonSettings:
     base = _train_from(data.get("train", {}), "train")
     target = _number(data.get("target_loss", 0.5), "target_loss", 0, 1e4)
     surface = _surface_from(data["surface"], "surface") if data.get("surface") is not None else None
-    return ComparisonSettings(runs, schedule, base, target, surface)
+    settings = ComparisonSettings(runs, schedule, base, target, surface)
+    check_runs(settings.train_configs())  # BudgetExceeded before a single model is built
+    return settings
 
 
 def settings_from_json(text: str | bytes) -> ComparisonSettings:
     """Parse exported settings; malformed JSON or wrong values raise InvalidConfig naming the field."""
-    if isinstance(text, bytes):
-        if len(text) > MAX_JSON_BYTES:
-            raise InvalidConfig(f"Settings file too large ({len(text):,} bytes); exported settings are a few KB")
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidConfig("Settings file is not UTF-8 text (is it really a .json file?)") from exc
-    if not text.strip():
-        raise InvalidConfig("Settings are empty: paste or upload the JSON exported from this page")
     if len(text) > MAX_JSON_BYTES:
-        raise InvalidConfig(f"Settings text too large ({len(text):,} characters); exported settings are a few KB")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidConfig(f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from exc
-    except RecursionError:  # e.g. '[[[[...]]]]' 100,000 levels deep: the parser runs out of stack
-        raise InvalidConfig("Not valid settings: the JSON is nested too deeply "
-                            "(exported settings are only a few levels deep)") from None
+        raise InvalidConfig(f"Settings file too large ({len(text):,} bytes); exported settings are a few KB "
+                            f"(the limit is {MAX_JSON_BYTES // 1024} KiB)")
+    if not (text.strip() if isinstance(text, str) else text.strip(b" \t\r\n")):
+        raise InvalidConfig("Settings are empty: paste or upload the JSON exported from this page")
+    data = parse_json(text, "The settings file")  # size, depth and number range bounded before parsing
     try:
         return settings_from_dict(data)
     except RecursionError:  # deep nesting that the parser still took, inside a field

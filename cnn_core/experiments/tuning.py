@@ -22,12 +22,13 @@ import pandas as pd
 import torch
 
 from cnn_core.data import Dataset, load_dataset
+from cnn_core.training.budget import check_runs
 from cnn_core.errors import InvalidConfig
 from cnn_core.training.optimizers import ScheduleConfig
-from cnn_core.training import Record, TrainConfig, TrainingRun
+from cnn_core.training import Record, TrainConfig, TrainingRun, summarize_run
 
 MAX_TRIALS = 64
-HYPERPARAMETERS = ("lr", "batch_size", "weight_decay")
+SEARCHED_FIELDS = ("lr", "batch_size", "weight_decay")  # the trial table's columns (not optimizer knobs)
 
 
 # ------------------------------------------------------------------------------ LR range test
@@ -205,14 +206,20 @@ def random_configs(base: TrainConfig, trials: int, lr_range: tuple[float, float]
     return configs
 
 
-def run_trials(configs: Sequence[TrainConfig], data: Dataset | None = None) -> Iterator[tuple[int, Record]]:
-    """Train the trials one after another, yielding (trial index, record); stop iterating to stop."""
+def check_trials(configs: Sequence[TrainConfig], data: Dataset | None = None) -> None:
+    """Refuse a search that is too big or mixes datasets (before anything is built or queued)."""
     if not 1 <= len(configs) <= MAX_TRIALS:
         raise InvalidConfig(f"Run 1..{MAX_TRIALS} trials, got {len(configs)}")
     if len({(c.dataset, c.per_class) for c in configs}) > 1:
         raise InvalidConfig("All trials of a search must use the same dataset and subset")
     for config in configs:
         config.validate()
+    check_runs(configs, data, together=False)  # one trial at a time per core: times add up
+
+
+def run_trials(configs: Sequence[TrainConfig], data: Dataset | None = None) -> Iterator[tuple[int, Record]]:
+    """Train the trials one after another, yielding (trial index, record); stop iterating to stop."""
+    check_trials(configs, data)
     data = data if data is not None else load_dataset(configs[0].dataset, per_class=configs[0].per_class)
     for index, config in enumerate(configs):
         for record in TrainingRun(config, data).records():
@@ -221,35 +228,27 @@ def run_trials(configs: Sequence[TrainConfig], data: Dataset | None = None) -> I
 
 def trial_row(index: int, config: TrainConfig, records: Sequence[Record]) -> dict:
     """One results-table row: the trial's hyper-parameters and final / best validation metrics."""
-    epochs = [r for r in records if r.kind == "epoch"]
-    if any(r.kind == "diverged" for r in records):
-        status = "diverged"
-    elif any(r.kind == "early_stop" for r in records):
-        status = "early stopped"
-    elif len(epochs) >= config.epochs:
-        status = "finished"
-    else:
-        status = "stopped" if records else "not run"
+    summary = summarize_run(records, config.epochs)
     return {
         "trial": index + 1,
         "lr": config.optimizer.resolved_lr(),
         "batch_size": config.batch_size,
         "weight_decay": config.optimizer.weight_decay,
         "seed": config.seed,
-        "status": status,
-        "epochs": len(epochs),
-        "val_accuracy": epochs[-1].val_acc if epochs else math.nan,
-        "best_val_accuracy": max(r.val_acc for r in epochs) if epochs else math.nan,
-        "val_loss": epochs[-1].val_loss if epochs else math.nan,
-        "train_loss": epochs[-1].train_loss if epochs else math.nan,
-        "seconds": records[-1].seconds if records else 0.0,
+        "status": summary.status.label,
+        "epochs": summary.epochs,
+        "val_accuracy": summary.final_val_acc,
+        "best_val_accuracy": summary.best_val_acc,
+        "val_loss": summary.final_val_loss,
+        "train_loss": summary.final_train_loss,
+        "seconds": summary.seconds,
     }
 
 
 def results_frame(configs: Sequence[TrainConfig], histories: dict[int, list[Record]]) -> pd.DataFrame:
     """One row per trial that has records, best validation accuracy first."""
     rows = [trial_row(i, configs[i], histories[i]) for i in sorted(histories) if histories[i]]
-    frame = pd.DataFrame(rows, columns=["trial", *HYPERPARAMETERS, "seed", "status", "epochs", "val_accuracy",
+    frame = pd.DataFrame(rows, columns=["trial", *SEARCHED_FIELDS, "seed", "status", "epochs", "val_accuracy",
                                         "best_val_accuracy", "val_loss", "train_loss", "seconds"])
     return frame.sort_values("val_accuracy", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
 

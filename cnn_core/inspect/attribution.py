@@ -17,6 +17,7 @@ from PIL import Image
 from torch import nn
 
 from cnn_core.inspect.feature_maps import colorize, model_lock
+from cnn_core.inspect.hooks import CapturedCall, capture_forward
 from cnn_core.errors import InvalidConfig
 
 
@@ -45,19 +46,14 @@ def saliency(model: nn.Module, x: torch.Tensor, class_index: int) -> np.ndarray:
 
 
 @contextlib.contextmanager
-def _layer_outputs(model: nn.Module, name: str) -> Iterator[list[torch.Tensor]]:
+def _layer_outputs(model: nn.Module, name: str) -> Iterator[list[CapturedCall]]:
     """Keep (with their graph) the outputs of every call of one named module; the hook is always removed."""
     try:
-        module = model.get_submodule(name)
+        model.get_submodule(name)
     except AttributeError as exc:
         raise InvalidConfig(f"The model has no layer '{name}'") from exc
-    outputs: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, out: outputs.append(out) if isinstance(out, torch.Tensor)
-                                          else None)
-    try:
-        yield outputs
-    finally:
-        handle.remove()
+    with capture_forward(model, [name], eval_mode=False, keep_graph=True) as calls:
+        yield calls
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, class_index: int) -> np.ndarray:
@@ -74,7 +70,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, layer: str, class_index: int) ->
         score = _class_score(model(image), class_index)
         if index >= len(outputs):
             raise InvalidConfig(f"Layer '{layer}' was not called {index + 1} time(s) in the forward pass")
-        activation = outputs[index]  # 1 x K x h x w
+        activation = outputs[index].output  # 1 x K x h x w
         if activation.ndim != 4:
             raise InvalidConfig(f"Grad-CAM needs a layer with feature maps; '{layer}' outputs "
                                 f"{tuple(activation.shape)}")

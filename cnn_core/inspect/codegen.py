@@ -19,7 +19,7 @@ from torch import nn
 
 from cnn_core.errors import ArchitectureError
 from cnn_core.inspect.hooks import capture_forward
-from cnn_core.models import LAYER_DEFAULTS, LayerSpec, build_from_specs
+from cnn_core.models import LAYER_KINDS, LayerSpec, build_from_specs, kind_of_module
 from cnn_core.inspect.summary import layer_summary, summary_totals
 
 Shape = tuple[int, ...]
@@ -28,12 +28,6 @@ MAX_PARAMS = 50_000_000            # 200 MB of float32 weights
 MAX_MULT_ADDS = 5_000_000_000      # per image: a few seconds on a laptop CPU
 MAX_ACTIVATIONS = 50_000_000       # values stored per image
 
-ACTIVATION_CODE: dict[str, str] = {
-    "relu": "nn.ReLU()", "leaky_relu": "nn.LeakyReLU(0.01)", "elu": "nn.ELU()", "gelu": "nn.GELU()",
-    "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()",
-}
-_ACTIVATION_CLASSES: dict[type, str] = {nn.ReLU: "relu", nn.LeakyReLU: "leaky_relu", nn.ELU: "elu",
-                                        nn.GELU: "gelu", nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 
 
 # ---------------------------------------------------------------- checking
@@ -112,37 +106,25 @@ def check_architecture(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_sha
     return ArchitectureReport(specs, input_shape, model, summary, totals, shapes, error)
 
 
+def model_report(model: nn.Module, input_shape: Shape) -> ArchitectureReport:
+    """The report of an existing model (a registry or pretrained network): its summary and totals, no specs."""
+    summary = layer_summary(model, tuple(input_shape))
+    shapes = [tuple(int(v) for v in s.split("x")) for s in summary["output_shape"]]
+    return ArchitectureReport((), tuple(input_shape), model, summary, summary_totals(summary, model), shapes)
+
+
 # ---------------------------------------------------------------- describing modules and diagrams
 
 
-def _pair(value: int | tuple[int, ...]) -> int:
-    return value if isinstance(value, int) else int(value[0])
-
-
 def describe_module(module: nn.Module) -> str:
-    """A short label such as 'Conv2d 5x5, 6 filters, pad 2' or 'Linear 120→84'."""
-    if isinstance(module, nn.Conv2d):
-        k = _pair(module.kernel_size)
-        extra = [f"stride {_pair(module.stride)}" if _pair(module.stride) != 1 else "",
-                 f"pad {_pair(module.padding)}" if _pair(module.padding) else "",
-                 f"dilation {_pair(module.dilation)}" if _pair(module.dilation) != 1 else "",
-                 f"groups {module.groups}" if module.groups != 1 else "",
-                 "no bias" if module.bias is None else "",
-                 module.padding_mode if module.padding_mode != "zeros" else ""]
-        return ", ".join([f"Conv2d {k}x{k}", f"{module.out_channels} filters"] + [e for e in extra if e])
-    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        k, s = _pair(module.kernel_size), _pair(module.stride)
-        name = "MaxPool" if isinstance(module, nn.MaxPool2d) else "AvgPool"
-        extra = [f"stride {s}" if s != k else "", f"pad {_pair(module.padding)}" if _pair(module.padding) else "",
-                 "ceil" if module.ceil_mode else ""]
-        return ", ".join([f"{name} {k}x{k}"] + [e for e in extra if e])
-    if isinstance(module, nn.Linear):
-        return f"Linear {module.in_features}→{module.out_features}"
-    if isinstance(module, nn.Dropout):
-        return f"Dropout p={module.p:g}"
-    if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
-        return "BatchNorm"
-    return type(module).__name__
+    """A short label such as 'Conv2d 5x5, 6 filters, pad 2' or 'Linear 120→84' (the class name if no kind has it)."""
+    kind = kind_of_module(module)
+    if kind is None:
+        return type(module).__name__
+    try:
+        return kind.describe(kind.resolve(kind.from_module(module)))
+    except ArchitectureError:  # e.g. a LeakyReLU slope the builder does not have
+        return type(module).__name__
 
 
 def _shape_text(shape: str) -> str:
@@ -220,35 +202,19 @@ def specs_from_model(model: nn.Module, input_shape: Shape) -> tuple[LayerSpec, .
     specs: list[LayerSpec] = []
     last_shape: tuple[int, ...] = (1, *input_shape)  # what the previous layer produced (with batch)
     for call in calls:
-        m = call.module
         flattened = len(last_shape) > 2 and len(call.input_shape) == 2  # a view(-1, ...) in forward()
         last_shape = call.output_shape
-        if isinstance(m, nn.Conv2d):
-            specs.append(LayerSpec.of("conv", out_channels=m.out_channels, kernel_size=_pair(m.kernel_size),
-                                      stride=_pair(m.stride), padding=_pair(m.padding), dilation=_pair(m.dilation),
-                                      groups=m.groups, bias=m.bias is not None, padding_mode=m.padding_mode))
-        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            params = {"kernel_size": _pair(m.kernel_size), "stride": _pair(m.stride), "padding": _pair(m.padding),
-                      "ceil_mode": bool(m.ceil_mode)}
-            if isinstance(m, nn.MaxPool2d):
-                params["dilation"] = _pair(m.dilation)
-            specs.append(LayerSpec.of("maxpool" if isinstance(m, nn.MaxPool2d) else "avgpool", **params))
-        elif type(m) in _ACTIVATION_CLASSES:
-            if isinstance(m, nn.LeakyReLU) and m.negative_slope != 0.01:
-                raise ArchitectureError(f"{call.name}: LeakyReLU slope {m.negative_slope} is not in the builder")
-            specs.append(LayerSpec.of("activation", name=_ACTIVATION_CLASSES[type(m)]))
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-            specs.append(LayerSpec.of("batchnorm"))
-        elif isinstance(m, nn.Dropout):
-            specs.append(LayerSpec.of("dropout", p=float(m.p)))
-        elif isinstance(m, nn.Flatten):
+        kind = kind_of_module(call.module)
+        if kind is None:
+            raise ArchitectureError(f"{call.name} ({type(call.module).__name__}) has no counterpart in the layer "
+                                    "builder")
+        try:
+            params = kind.spec_params(call.module)
+        except ArchitectureError as exc:
+            raise ArchitectureError(f"{call.name}: {exc}") from exc
+        if kind.flat_input and (len(call.input_shape) > 2 or flattened):
             specs.append(LayerSpec.of("flatten"))
-        elif isinstance(m, nn.Linear):
-            if len(call.input_shape) > 2 or flattened:
-                specs.append(LayerSpec.of("flatten"))
-            specs.append(LayerSpec.of("linear", out_features=m.out_features, bias=m.bias is not None))
-        else:
-            raise ArchitectureError(f"{call.name} ({type(m).__name__}) has no counterpart in the layer builder")
+        specs.append(LayerSpec.of(kind.key, **params))
     return tuple(specs)
 
 
@@ -261,41 +227,10 @@ def _layer_code(spec: LayerSpec, in_shape: Shape, flat_from: Shape | None = None
     `flat_from` is the C x H x W shape a linear layer's input was flattened from: its in_features
     is then written as a product, e.g. nn.Linear(16 * 5 * 5, 60) as in the lecture.
     """
-    kind, get = spec.kind, spec.get
-    if kind == "conv":
-        args = [str(in_shape[0]), str(get("out_channels")), f"kernel_size={get('kernel_size')}"]
-        for name in ("stride", "padding", "dilation", "groups"):
-            if get(name) != LAYER_DEFAULTS["conv"][name]:
-                args.append(f"{name}={get(name)}")
-        if not get("bias"):
-            args.append("bias=False")
-        if get("padding_mode") != "zeros":
-            args.append(f"padding_mode={get('padding_mode')!r}")
-        return f"nn.Conv2d({', '.join(args)})"
-    if kind in ("maxpool", "avgpool"):
-        k = get("kernel_size")
-        args = [str(k), str(get("stride") or k)]
-        if get("padding"):
-            args.append(f"padding={get('padding')}")
-        if kind == "maxpool" and get("dilation") != 1:
-            args.append(f"dilation={get('dilation')}")
-        if get("ceil_mode"):
-            args.append("ceil_mode=True")
-        return f"nn.{'MaxPool2d' if kind == 'maxpool' else 'AvgPool2d'}({', '.join(args)})"
-    if kind == "activation":
-        return ACTIVATION_CODE[get("name")]
-    if kind == "batchnorm":
-        return f"nn.BatchNorm{'2d' if len(in_shape) == 3 else '1d'}({in_shape[0]})"
-    if kind == "dropout":
-        return f"nn.Dropout(p={float(get('p')):g})"
-    if kind == "flatten":
-        return "nn.Flatten()"
-    if kind == "linear":
-        source = flat_from if flat_from is not None and len(flat_from) > 1 else in_shape
-        in_features = " * ".join(map(str, source))
-        bias = "" if get("bias") else ", bias=False"
-        return f"nn.Linear({in_features}, {get('out_features')}{bias})"
-    raise ArchitectureError(f"Unknown layer kind '{kind}'")
+    if spec.kind not in LAYER_KINDS:
+        raise ArchitectureError(f"Unknown layer kind '{spec.kind}'")
+    kind = LAYER_KINDS[spec.kind]
+    return kind.code(kind.resolve(dict(spec.params)), in_shape, flat_from)
 
 
 @functools.lru_cache(maxsize=256)
@@ -338,25 +273,23 @@ def module_code(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: Sha
     init: list[tuple[str, str]] = []
     forward: list[tuple[str, str]] = []
     counters: dict[str, int] = {}
-    shared_activations: dict[str, str] = {}
-    prefixes = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "batchnorm": "bn", "dropout": "dropout",
-                "linear": "fc"}
+    shared: set[str] = set()
     flat_from: Shape | None = None
     for spec, (in_shape, out_shape) in zip(specs, shapes):
+        kind = LAYER_KINDS[spec.kind]
         out_comment = f"N x {_dims(out_shape)}"
-        source, flat_from = flat_from, (in_shape if spec.kind == "flatten" else None)
-        if spec.kind == "flatten":
-            flat = " * ".join(map(str, in_shape))
-            forward.append((f"x = x.view(-1, {flat})", out_comment))
+        source, flat_from = flat_from, (in_shape if kind.view else None)
+        if kind.view:  # Flatten: written as x.view(-1, C * H * W) in forward(), as in the lecture
+            forward.append((f"x = x.view(-1, {' * '.join(map(str, in_shape))})", out_comment))
             continue
-        if spec.kind == "activation":  # parameter-free: one module per kind, reused (as in the lecture)
-            name = spec.get("name")
-            if name not in shared_activations:
-                shared_activations[name] = name
+        if kind.shared_attr is not None:  # parameter-free: one module per setting, reused (as in the lecture)
+            name = kind.shared_attr(kind.resolve(dict(spec.params)))
+            if name not in shared:
+                shared.add(name)
                 init.append((f"self.{name} = {_layer_code(spec, in_shape)}", ""))
             forward.append((f"x = self.{name}(x)", out_comment))
             continue
-        prefix = prefixes[spec.kind]
+        prefix = kind.prefix
         counters[prefix] = counters.get(prefix, 0) + 1
         attr = f"{prefix}{counters[prefix]}"
         init.append((f"self.{attr} = {_layer_code(spec, in_shape, source)}", _dims(out_shape)))
@@ -374,7 +307,7 @@ def sequential_code(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape:
     """The network with nn.Sequential (lecture style: a conv backbone, x.view(...), a fully-connected head)."""
     specs = tuple(specs)
     shapes = _shapes_in_out(specs, input_shape)
-    split = next((i for i, s in enumerate(specs) if s.kind == "flatten"), len(specs))
+    split = next((i for i, s in enumerate(specs) if LAYER_KINDS[s.kind].view), len(specs))
     backbone = list(zip(specs[:split], shapes[:split]))
     head = list(zip(specs[split + 1:], shapes[split + 1:]))
     flat_from = shapes[split][0] if split < len(specs) else None

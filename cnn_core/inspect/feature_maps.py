@@ -22,6 +22,7 @@ from torch import nn
 
 from cnn_core.errors import InvalidConfig
 from cnn_core.inspect.hooks import capture_forward
+from cnn_core.models.cost import check_forward
 
 MAX_MAP_SIDE = 64   # feature maps are stored downsampled (area average) to at most this many pixels a side
 GRID_WIDTH = 760    # default width of a tile grid in pixels: fits the page's main column
@@ -205,6 +206,7 @@ def analyze(model: nn.Module, x: torch.Tensor, class_names: tuple[str, ...] = ()
     names = visual_layers(model) if names is None else names
     start = time.perf_counter()
     with model_lock(model):
+        check_forward(model, tuple(x.shape[1:]), what="analysing this image")  # BudgetExceeded before any work
         training = any(m.training for m in model.modules())
         inplace = any(getattr(m, "inplace", False) for m in model.modules())
         with capture_forward(model, names, eval_mode=training, clone_outputs=inplace) as calls, torch.no_grad():

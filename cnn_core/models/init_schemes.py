@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cnn_core.errors import InvalidConfig
+from cnn_core.models.activations import ACTIVATIONS
 
 InitFn = Callable[[torch.Tensor, str], None]  # (weight, nonlinearity name for the gain)
 
@@ -45,14 +46,28 @@ INIT_SCHEMES: dict[str, InitSpec] = {
                              r"W \sim \mathcal{N}(0, 1)"),
     "uniform": InitSpec("Uniform(-0.05, 0.05)", lambda w, g: nn.init.uniform_(w, -0.05, 0.05),
                         "A fixed range that ignores the layer size.", r"W \sim \mathcal{U}(-0.05, 0.05)"),
-    "xavier-uniform": InitSpec("Xavier/Glorot uniform",
-                               lambda w, g: nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain(_kaiming_nl(g))),
-                               "Keeps variance across layers for tanh/sigmoid-like (linear near 0) activations.",
-                               r"W \sim \mathcal{U}(-a, a),\ a = \text{gain}\sqrt{6/(n_{in}+n_{out})}"),
-    "xavier-normal": InitSpec("Xavier/Glorot normal",
-                              lambda w, g: nn.init.xavier_normal_(w, gain=nn.init.calculate_gain(_kaiming_nl(g))),
-                              "Normal version of Xavier.",
-                              r"W \sim \mathcal{N}(0, \sigma^2),\ \sigma = \text{gain}\sqrt{2/(n_{in}+n_{out})}"),
+    "xavier-uniform": InitSpec("Xavier/Glorot uniform (2010, gain 1)",
+                               lambda w, g: nn.init.xavier_uniform_(w, gain=1.0),
+                               "Glorot & Bengio (2010) as written: keeps the variance for activations that are "
+                               "linear near 0 (tanh). Under ReLU, which zeroes half its inputs, the signal shrinks "
+                               "by about 1/sqrt(2) per layer: the reason Kaiming exists.",
+                               r"W \sim \mathcal{U}(-a, a),\ a = \sqrt{6/(n_{in}+n_{out})}"),
+    "xavier-normal": InitSpec("Xavier/Glorot normal (2010, gain 1)",
+                              lambda w, g: nn.init.xavier_normal_(w, gain=1.0),
+                              "Normal version of Glorot & Bengio's rule, gain 1: under ReLU the signal shrinks "
+                              "about x0.71 per layer.",
+                              r"W \sim \mathcal{N}(0, \sigma^2),\ \sigma = \sqrt{2/(n_{in}+n_{out})}"),
+    "xavier-uniform-gain": InitSpec(
+        "Xavier uniform x activation gain",
+        lambda w, g: nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain(_kaiming_nl(g))),
+        "A later variant (not the 2010 paper): Xavier times torch's calculate_gain(activation), sqrt(2) for ReLU; on "
+        "square layers it equals Kaiming.",
+        r"W \sim \mathcal{U}(-a, a),\ a = \text{gain}\sqrt{6/(n_{in}+n_{out})}"),
+    "xavier-normal-gain": InitSpec(
+        "Xavier normal x activation gain",
+        lambda w, g: nn.init.xavier_normal_(w, gain=nn.init.calculate_gain(_kaiming_nl(g))),
+        "Xavier normal times calculate_gain(activation) (sqrt(2) for ReLU): a variant, not the 2010 paper.",
+        r"W \sim \mathcal{N}(0, \sigma^2),\ \sigma = \text{gain}\sqrt{2/(n_{in}+n_{out})}"),
     "kaiming-uniform-fan-in": InitSpec(
         "Kaiming/He uniform (fan_in)",
         lambda w, g: nn.init.kaiming_uniform_(w, mode="fan_in", nonlinearity=_kaiming_nl(g)),
@@ -80,8 +95,10 @@ INIT_SCHEMES: dict[str, InitSpec] = {
 
 
 def _kaiming_nl(gain_name: str) -> str:
-    # kaiming_* accepts only relu / leaky_relu / linear-like names; tanh and sigmoid are valid too.
-    return gain_name if gain_name in ("relu", "leaky_relu", "tanh", "sigmoid", "linear") else "relu"
+    # The activation registry's torch gain name (gelu / elu use ReLU's); "linear" passes through.
+    if gain_name in ACTIVATIONS:
+        return ACTIVATIONS[gain_name].init_gain_name
+    return "linear" if gain_name == "linear" else "relu"
 
 
 def expected_std(scheme: str, weight: torch.Tensor, nonlinearity: str = "relu") -> float | None:
@@ -92,8 +109,10 @@ def expected_std(scheme: str, weight: torch.Tensor, nonlinearity: str = "relu") 
         "zeros": 0.0, "constant": 0.0, "normal-small": 0.01, "normal-large": 1.0,
         "uniform": 0.1 / math.sqrt(12),
         "default": (2 / math.sqrt(fan_in)) / math.sqrt(12),
-        "xavier-uniform": gain * math.sqrt(2 / (fan_in + fan_out)),
-        "xavier-normal": gain * math.sqrt(2 / (fan_in + fan_out)),
+        "xavier-uniform": math.sqrt(2 / (fan_in + fan_out)),
+        "xavier-normal": math.sqrt(2 / (fan_in + fan_out)),
+        "xavier-uniform-gain": gain * math.sqrt(2 / (fan_in + fan_out)),
+        "xavier-normal-gain": gain * math.sqrt(2 / (fan_in + fan_out)),
         "orthogonal": gain / math.sqrt(max(weight.shape[0], weight[0].numel())),  # unit rows (or columns), scaled
         "kaiming-uniform-fan-in": gain / math.sqrt(fan_in),
         "kaiming-normal-fan-in": gain / math.sqrt(fan_in),

@@ -8,7 +8,7 @@ from torch import nn
 
 from ..errors import InvalidConfig
 from .builder import LENET5_SPECS, LayerSpec, build_from_specs
-from .lenet import LeNet5
+from .lenet import LeNet5, LeNet5Paper
 from .simple import MLP, LectureConvNet, LectureConvNetSequential, PlainCNN
 
 
@@ -53,13 +53,24 @@ def _lenet(variant: str) -> Callable[[ModelOptions], nn.Module]:
     return build
 
 
+def _lenet_1998(o: ModelOptions) -> nn.Module:
+    _check_lenet_input(o)
+    return LeNet5Paper(o.in_channels, o.num_classes, o.image_size)
+
+
 MODELS: dict[str, ModelSpec] = {
     "lenet5-modern": ModelSpec(
         "LeNet-5 (modern: ReLU + max pooling)", _lenet("modern"),
         "LeCun's 1998 layout (C1-S2-C3-S4-C5-F6) with today's ReLU and max pooling: 61,706 parameters."),
     "lenet5-classic": ModelSpec(
-        "LeNet-5 (classic: tanh + average pooling)", _lenet("classic"),
-        "LeNet-5 as published: tanh activations and average-pooling sub-sampling."),
+        "LeNet-5 layout, simplified (tanh + average pooling)", _lenet("classic"),
+        "LeNet-5's layout with plain tanh, parameter-free average pooling, a fully connected C3 and a linear "
+        "output: 61,706 parameters. Not the published network: see 'lenet5-1998'."),
+    "lenet5-1998": ModelSpec(
+        "LeNet-5 as published (LeCun et al. 1998)", _lenet_1998,
+        "The 1998 network: 1.7159 tanh(2a/3), trainable sub-sampling, Table I's sparse C3, Euclidean RBF output "
+        "with fixed +-1 codes (seeded random: the paper's 7x12 bitmaps are not available): 60,000 trainable "
+        "parameters."),
     "mlp": ModelSpec(
         "MLP (the lecture's ANN)",
         lambda o: MLP(o.in_channels * o.image_size ** 2, o.num_classes, width=256, depth=2,

@@ -185,6 +185,17 @@ def patch_product(image: torch.Tensor, kernel: torch.Tensor, settings: ConvSetti
                         patch, kernel, products, float(settings.bias), total)
 
 
+def window_overlay(image: torch.Tensor, step: PatchProduct, settings: ConvSettings
+                   ) -> tuple[torch.Tensor, tuple[int, int, int, int], list[tuple[int, int]] | None]:
+    """The zero-padded H x W image, the step's window as (top, left, bottom, right) in padded
+    coordinates, and its dilated taps (None without dilation): what to_display draws."""
+    p = settings.padding
+    padded = F.pad(image, (p, p, p, p))  # (H + 2p) x (W + 2p)
+    box = (step.rows[0] + p, step.cols[0] + p, step.rows[-1] + p, step.cols[-1] + p)
+    taps = [(r + p, c + p) for r in step.rows for c in step.cols] if settings.dilation > 1 else None
+    return padded, box, taps
+
+
 def to_display(values: torch.Tensor, target_side: int = 320, boxes: list[tuple[int, int, int, int]] | None = None,
                taps: list[tuple[int, int]] | None = None) -> Image.Image:
     """H x W values (or 3 x H x W in [0, 1]) -> RGB PIL image, min-max normalized, upscaled with nearest pixels.
@@ -211,15 +222,6 @@ def to_display(values: torch.Tensor, target_side: int = 320, boxes: list[tuple[i
                 cx, cy, radius = (c + 0.5) * scale, (r + 0.5) * scale, max(1.0, scale / 4)
                 draw.ellipse([cx - radius, cy - radius, cx + radius, cy + radius], fill=(230, 30, 30))
     return image
-
-
-def sample_photo(name: str) -> Image.Image:
-    """scikit-learn's sample photos: 'china.jpg' or 'flower.jpg' (427 x 640 RGB)."""
-    from sklearn.datasets import load_sample_image
-
-    if name not in ("china.jpg", "flower.jpg"):
-        raise InvalidConfig(f"Unknown sample photo '{name}': choose china.jpg or flower.jpg")
-    return Image.fromarray(load_sample_image(name))
 
 
 def digit_image(pixels: torch.Tensor) -> Image.Image:
@@ -281,21 +283,11 @@ def dead_relu_report(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
             previous[name] = last
         elif name:
             last = (name, module)
-    outputs: dict[str, torch.Tensor] = {}
-
-    def keep(name: str):
-        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
-            outputs[name] = output
-        return hook
-
-    handles = [work.get_submodule(n).register_forward_hook(keep(n)) for n in names]
-    try:
+    with capture_forward(work, names, eval_mode=False, keep_graph=True) as calls:
         work.zero_grad()
         loss = F.cross_entropy(work(images), labels)
         loss.backward()
-    finally:
-        for handle in handles:
-            handle.remove()
+    outputs = {call.name: call.output for call in calls}  # the last call of each ReLU
     rows = []
     for name in names:
         out = outputs[name].detach()  # N x C x H x W or N x F
@@ -318,6 +310,30 @@ def dead_relu_sweep(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     """dead_relu_report for several bias shifts, stacked with a 'bias_shift' column (tidy)."""
     frames = [dead_relu_report(model, images, labels, s).assign(bias_shift=float(s)) for s in shifts]
     return pd.concat(frames, ignore_index=True)
+
+
+def relu_stage_labels(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, str]:
+    """ReLU module name -> the LeNet-style stage it follows, with its output shape, e.g. 'C1 (6@28x28)'.
+
+    Stages are numbered as in LeCun et al. (1998): C = convolution, S = sub-sampling (pooling),
+    F = fully-connected, counted in forward order; shapes come from one forward pass of zeros.
+    """
+    with capture_forward(model, keep_outputs=False) as calls, torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    labels: dict[str, str] = {}
+    stage, last = 0, None
+    for call in calls:
+        kind = ("C" if isinstance(call.module, nn.Conv2d) else
+                "S" if isinstance(call.module, (nn.MaxPool2d, nn.AvgPool2d)) else
+                "F" if isinstance(call.module, nn.Linear) else None)
+        if kind is not None:
+            stage += 1
+            last = f"{kind}{stage}"
+        if isinstance(call.module, nn.ReLU) and last is not None:
+            shape = call.output_shape[1:]
+            labels[call.name] = f"{last} ({shape[0]}@{'x'.join(map(str, shape[1:]))})" if len(shape) == 3 \
+                else f"{last} ({shape[0]})"
+    return labels
 
 
 # ---------------------------------------------------------------- pooling
@@ -449,14 +465,27 @@ def lecture_flatten_walkthrough(image_size: int = 12, in_channels: int = 3) -> t
     return pd.DataFrame(rows), flat
 
 
-def normalize(pixels: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """(x - mean) / std per channel of a C x H x W tensor of [0, 1] pixels."""
-    mean_t = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-    return (pixels - mean_t) / std_t
+def rgb_channels(photo: Image.Image, size: tuple[int, int] = (240, 160)) -> list[torch.Tensor]:
+    """The photo shrunk to `size` (W, H) as three 3 x H x W images in [0, 1], each holding only
+    its own channel (R, G, B), so each can be drawn in its colour."""
+    rgb = torch.from_numpy(np.array(photo.convert("RGB").resize(size), dtype=np.float32) / 255).permute(2, 0, 1)
+    tinted = []
+    for c in range(3):
+        one = torch.zeros_like(rgb)  # 3 x H x W
+        one[c] = rgb[c]
+        tinted.append(one)
+    return tinted
 
 
-def tensor_stats(tensors: dict[str, torch.Tensor]) -> pd.DataFrame:
+def pixel_frame(values: torch.Tensor) -> pd.DataFrame:
+    """An H x W tensor as a tidy frame (row, col, value): one row per pixel, for a heat map."""
+    rows, cols = values.shape
+    r, c = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+    return pd.DataFrame({"row": r.flatten().numpy(), "col": c.flatten().numpy(),
+                         "value": values.flatten().double().numpy()})
+
+
+def describe_tensors(tensors: dict[str, torch.Tensor]) -> pd.DataFrame:
     """shape, dtype, min, max, mean, std of each named tensor (one row each)."""
     rows = []
     for name, t in tensors.items():

@@ -1,14 +1,16 @@
 """What a training run is (TrainConfig), what it reports (Record, RunStatus), as frozen data."""
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass, field
+from typing import Iterable, Sequence
 
 import pandas as pd
 
 from cnn_core.data.augment import AugmentConfig
 from cnn_core.errors import InvalidConfig
-from cnn_core.models import MODELS, ModelOptions
+from cnn_core.models import MODELS, LayerSpec, ModelOptions, output_shapes
 from cnn_core.models.init_schemes import INIT_SCHEMES
 from cnn_core.training.losses import LOSSES
 from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig
@@ -99,6 +101,97 @@ class Record:
     seconds: float = 0.0             # wall time since the run started (epoch records: of this epoch in epoch_seconds)
     epoch_seconds: float = math.nan
     message: str = ""
+
+
+def check_custom_network(specs: Sequence[LayerSpec], input_shape: Sequence[int], image_shape: Sequence[int],
+                         num_classes: int, dataset_label: str) -> None:
+    """Raise InvalidConfig unless a network of layer specs takes the dataset's images and ends in one
+    output per class."""
+    if tuple(input_shape) != tuple(image_shape):
+        raise InvalidConfig(f"The network from the Architecture page takes {'x'.join(map(str, input_shape))} inputs, "
+                            f"but {dataset_label} images are {'x'.join(map(str, image_shape))}. Pick a matching "
+                            "dataset or rebuild the network with that input shape.")
+    out = output_shapes(tuple(specs), tuple(input_shape))[-1]
+    if tuple(out) != (num_classes,):
+        raise InvalidConfig(f"The network from the Architecture page ends with shape {out}; it must end in "
+                            f"{num_classes} outputs (one per class), e.g. a final Linear layer with {num_classes} "
+                            "units.")
+
+
+class RunStatus(enum.StrEnum):
+    """Where a run stands: the one spelling used by runs, summaries, searches and pages (a str)."""
+
+    READY = "ready"                  # built, not trained yet
+    RUNNING = "running"              # records are being produced
+    FINISHED = "finished"            # trained every planned epoch
+    STOPPED = "stopped"              # interrupted (Stop, a rerun, a time limit) before its last epoch
+    DIVERGED = "diverged"            # the loss became NaN, infinite or too large: the run ended
+    EARLY_STOPPED = "early_stopped"  # patience ran out: the best weights were restored
+    NOT_LEARNING = "not_learning"    # a summary's verdict: finished without diverging, yet did not learn
+    FAILED = "failed"                # the run raised or its worker process died (an executor's outcome)
+
+    @property
+    def label(self) -> str:
+        """The words shown in tables and legends ('early stopped')."""
+        return self.value.replace("_", " ")
+
+
+def epoch_records(records: Iterable[Record]) -> list[Record]:
+    """The records that close an epoch (epoch means and validation metrics), in order."""
+    return [r for r in records if r.kind == "epoch"]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run's records add up to: status, epochs, final / best validation metrics, time."""
+
+    status: RunStatus
+    epochs: int                      # completed epochs
+    final_val_acc: float
+    best_val_acc: float
+    best_epoch: int | None           # epoch of the best validation accuracy
+    final_train_loss: float
+    final_val_loss: float
+    final_gap: float                 # final validation loss minus training loss
+    seconds: float                   # the last record's wall time
+    diverged_step: int | None        # 1-based step at which the loss diverged
+
+    def row(self) -> dict:
+        """The summary as a table row (status as its label)."""
+        return {"status": self.status.label, "epochs": self.epochs, "final_val_acc": self.final_val_acc,
+                "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
+                "final_train_loss": self.final_train_loss, "final_val_loss": self.final_val_loss,
+                "final_gap": self.final_gap, "seconds": self.seconds}
+
+
+def run_status(records: Sequence[Record], planned_epochs: int | None = None) -> RunStatus:
+    """A run's status from its records: diverged / early stopped / ready (no records), else finished when
+    it completed `planned_epochs` (or when that is unknown) and stopped otherwise."""
+    if any(r.kind == "diverged" for r in records):
+        return RunStatus.DIVERGED
+    if any(r.kind == "early_stop" for r in records):
+        return RunStatus.EARLY_STOPPED
+    if not records:
+        return RunStatus.READY
+    if planned_epochs is not None and len(epoch_records(records)) < planned_epochs:
+        return RunStatus.STOPPED
+    return RunStatus.FINISHED
+
+
+def summarize_run(records: Sequence[Record], planned_epochs: int | None = None) -> RunSummary:
+    """The one per-run summary behind every results table (comparisons, searches, init runs, Train)."""
+    epochs = epoch_records(records)
+    last = epochs[-1] if epochs else None
+    best = max(epochs, key=lambda r: r.val_acc) if epochs else None
+    diverged = next((r for r in records if r.kind == "diverged"), None)
+    return RunSummary(
+        status=run_status(records, planned_epochs), epochs=len(epochs),
+        final_val_acc=last.val_acc if last else math.nan, best_val_acc=best.val_acc if best else math.nan,
+        best_epoch=best.epoch if best else None, final_train_loss=last.train_loss if last else math.nan,
+        final_val_loss=last.val_loss if last else math.nan,
+        final_gap=(last.val_loss - last.train_loss) if last else math.nan,
+        seconds=records[-1].seconds if records else 0.0,
+        diverged_step=diverged.step + 1 if diverged else None)
 
 
 def records_to_frame(records: list[Record], run: str = "run") -> pd.DataFrame:

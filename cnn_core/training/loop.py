@@ -4,34 +4,31 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Iterator
 
 import pandas as pd
 import torch
 from torch import nn
 
-from cnn_core.data.augment import AugmentConfig, augment_batch
+from cnn_core.data.augment import augment_batch
 from cnn_core.data import Dataset, load_dataset
 from cnn_core.device import pick_device, seed_everything
-from cnn_core.training.config import Record, RegularizationConfig, TrainConfig, records_to_frame
-from cnn_core.errors import InvalidConfig
-from cnn_core.models.init_schemes import INIT_SCHEMES, apply_init
-from cnn_core.training.losses import LOSSES, compute_loss
-from cnn_core.models import MODELS, ModelOptions, build_model
-from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, make_optimizer, make_scheduler
+from cnn_core.training.config import Record, RegularizationConfig, RunStatus, TrainConfig, records_to_frame
+from cnn_core.inspect.hooks import eval_mode
+from cnn_core.models.init_schemes import apply_init
+from cnn_core.training.losses import compute_loss
+from cnn_core.models import ModelOptions, build_model
+from cnn_core.training.optimizers import make_optimizer, make_scheduler
+from cnn_core.training.budget import check_run
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Logits of a model in eval mode (mode restored afterwards), on CPU, N x K."""
-    was_training = model.training
+    """Logits of a model in eval mode (every submodule's mode restored afterwards), on CPU, N x K."""
     device = next(model.parameters()).device
-    model.eval()
-    try:
+    with eval_mode(model):
         outs = [model(images[i:i + batch_size].to(device)).cpu() for i in range(0, len(images), batch_size)]
-    finally:
-        model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0)
 
 
@@ -56,7 +53,8 @@ def build_initialized_model(config: TrainConfig, data: Dataset) -> nn.Module:
     """Seed, build and initialize the config's model: the same seed gives the same weights."""
     seed_everything(config.seed)
     model = build_model(config.model, model_options_for(config, data))
-    activation = config.model_options.activation or ("tanh" if config.model == "lenet5-classic" else "relu")
+    activation = config.model_options.activation or ("tanh" if config.model in ("lenet5-classic", "lenet5-1998")
+                                                     else "relu")
     return apply_init(model, config.init, nonlinearity=activation)
 
 
@@ -73,6 +71,11 @@ def _penalty(model: nn.Module, reg: RegularizationConfig) -> torch.Tensor | None
     return total
 
 
+EPOCH_COPY_MAX_BYTES = 64 * 2**20  # gather a shuffled copy of the training split per epoch up to this size
+_RANDOM_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
+                   nn.RReLU)
+
+
 class TrainingRun:
     """A model, its optimizer and data; iterate `records()` to train, call it again to continue.
 
@@ -86,6 +89,7 @@ class TrainingRun:
         self.config = config
         self.device = pick_device(config.device)
         self.data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
+        check_run(config, self.data)  # refused (BudgetExceeded) before the model is built
         self.model = (model if model is not None else build_initialized_model(config, self.data)).to(self.device)
         self.optimizer = make_optimizer(self.model.parameters(), config.optimizer)
         self._params = [p for p in self.model.parameters() if p.requires_grad]  # walked once, used every step
@@ -96,10 +100,16 @@ class TrainingRun:
         self._augment = torch.Generator().manual_seed(config.seed + 1)
         seed_everything(config.seed)
         self._rng_state = torch.get_rng_state()  # this run's own stream for dropout masks
+        # Only a model that draws random numbers in its forward pass needs its stream swapped in each step:
+        # torch's dropout-like layers, or any module from outside torch.nn and cnn_core (unknown: assume it does).
+        self._stochastic = any(isinstance(m, _RANDOM_MODULES)
+                               or not type(m).__module__.startswith(("torch.nn", "cnn_core"))
+                               for m in self.model.modules())
         self.history: list[Record] = []
-        self.epoch = 0
+        self.epoch = 0  # finished epochs (an epoch stopped half-way is not counted until it is resumed and done)
+        self._partial: tuple | None = None  # the stopped epoch: order, batches, next index, sums, seconds spent
         self.step = 0
-        self.status = "ready"  # ready, running, finished, diverged, early_stopped, stopped
+        self.status = RunStatus.READY
         self.best_val_loss = math.inf
         self.best_epoch = 0
         self._best_state: dict[str, torch.Tensor] | None = None
@@ -113,6 +123,13 @@ class TrainingRun:
         """Replace the learning-rate schedule (e.g. the LR range test's ramp); stepped after every step."""
         self.scheduler = scheduler
         self._scheduled = True
+
+    def _epoch_batches(self, order: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The training split in this epoch's order, gathered once (batches become slices), when it is small."""
+        nbytes = self._train_x.element_size() * self._train_x.nelement()
+        if nbytes > EPOCH_COPY_MAX_BYTES:
+            return None, None  # gather per batch instead: same numbers, no second copy of a large split
+        return self._train_x[order], self._train_y[order]
 
     @contextlib.contextmanager
     def _own_rng(self) -> Iterator[None]:
@@ -154,29 +171,36 @@ class TrainingRun:
 
     def records(self, epochs: int | None = None) -> Iterator[Record]:
         """Train for `epochs` more epochs (default: the config's), yielding step and epoch records."""
-        if self.status in ("diverged", "early_stopped"):
+        if self.status in (RunStatus.DIVERGED, RunStatus.EARLY_STOPPED):
             return
         cfg = self.config
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         start = time.perf_counter() - self._elapsed
         for _ in range(epochs or cfg.epochs):
-            self.epoch += 1
+            number = self.epoch + 1  # self.epoch counts finished epochs; a stopped epoch is resumed, not skipped
             epoch_start = time.perf_counter()
             self.model.train()
-            order = torch.randperm(len(self._train_y), generator=self._order).to(self.device)
-            loss_sum = correct_sum = seen = 0.0
-            for first in range(0, len(order), cfg.batch_size):
-                idx = order[first:first + cfg.batch_size]
-                x, y = self._train_x[idx], self._train_y[idx]  # N x C x H x W, N
+            if self._partial is not None:  # Stop came mid-epoch: continue it where it stopped (same batch order)
+                order, epoch_x, epoch_y, start_at, loss_sum, correct_sum, seen, spent = self._partial
+            else:
+                order = torch.randperm(len(self._train_y), generator=self._order).to(self.device)
+                epoch_x, epoch_y = self._epoch_batches(order)
+                start_at, loss_sum, correct_sum, seen, spent = 0, 0.0, 0.0, 0.0, 0.0
+            for first in range(start_at, len(order), cfg.batch_size):
+                if epoch_x is not None:  # contiguous views of this epoch's shuffled copy
+                    x, y = epoch_x[first:first + cfg.batch_size], epoch_y[first:first + cfg.batch_size]
+                else:
+                    idx = order[first:first + cfg.batch_size]
+                    x, y = self._train_x[idx], self._train_y[idx]  # N x C x H x W, N
                 if cfg.regularization.augment.enabled():
                     x = augment_batch(x.cpu(), cfg.regularization.augment, self._augment).to(self.device)
                 lr = self.optimizer.param_groups[0]["lr"]
-                with self._own_rng():
+                with self._own_rng() if self._stochastic else contextlib.nullcontext():
                     result = self._train_step(x, y)
                 self._elapsed = time.perf_counter() - start
                 if result is None:
-                    self.status = "diverged"
-                    record = Record("diverged", self.epoch, self.step, lr=lr, seconds=self._elapsed,
+                    self.status = RunStatus.DIVERGED
+                    record = Record("diverged", number, self.step, lr=lr, seconds=self._elapsed,
                                     message=f"Diverged at step {self.step + 1}: the loss became NaN, infinite or "
                                             f"more than {cfg.divergence_factor:g} times its starting value. "
                                             "Try a smaller learning rate.")
@@ -188,20 +212,24 @@ class TrainingRun:
                 loss_sum += loss_value * len(y)
                 correct_sum += accuracy * len(y)
                 seen += len(y)
-                record = Record("step", self.epoch, self.step, train_loss=loss_value, train_acc=accuracy, lr=lr,
+                self._partial = (order, epoch_x, epoch_y, first + cfg.batch_size, loss_sum, correct_sum, seen,
+                                 spent + time.perf_counter() - epoch_start)  # where a Stop here would resume
+                record = Record("step", number, self.step, train_loss=loss_value, train_acc=accuracy, lr=lr,
                                 grad_norm=norm, seconds=self._elapsed)
                 self.history.append(record)
                 yield record
             val_loss, val_acc = evaluate(self.model, self.data.val_x, self.data.val_y, cfg.loss)
             self._elapsed = time.perf_counter() - start
+            self._partial = None
+            self.epoch = number
             record = Record("epoch", self.epoch, self.step, train_loss=loss_sum / seen, train_acc=correct_sum / seen,
                             val_loss=val_loss, val_acc=val_acc, lr=self.optimizer.param_groups[0]["lr"],
-                            seconds=self._elapsed, epoch_seconds=time.perf_counter() - epoch_start)
+                            seconds=self._elapsed, epoch_seconds=spent + time.perf_counter() - epoch_start)
             self.history.append(record)
             yield record
             if self._early_stop_check(val_loss):
                 self.model.load_state_dict(self._best_state)
-                self.status = "early_stopped"
+                self.status = RunStatus.EARLY_STOPPED
                 record = Record("early_stop", self.best_epoch, self.step, val_loss=self.best_val_loss,
                                 seconds=self._elapsed,
                                 message=f"Early stopping after epoch {self.epoch}: no improvement for "
@@ -210,7 +238,7 @@ class TrainingRun:
                 self.history.append(record)
                 yield record
                 return
-        self.status = "finished"
+        self.status = RunStatus.FINISHED
 
     def _early_stop_check(self, val_loss: float) -> bool:
         """Track the best validation loss; True when patience has run out."""

@@ -1,9 +1,17 @@
-"""Models trained by cnn_core on first use and cached on disk, so later starts just load them."""
+"""Models trained by cnn_core on first use and cached on disk, so later starts just load them.
+
+The cache heals itself: a file that cannot be read, fails the checkpoint checks, or whose metrics
+are malformed is deleted and the model trained again; temporary files left by an interrupted
+write are removed; the folder is kept under MAX_CACHE_BYTES and MAX_CACHE_FILES (oldest first).
+"""
 from __future__ import annotations
 
 import hashlib
+import logging
+import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from torch import nn
@@ -12,6 +20,12 @@ from cnn_core.training.checkpoints import load_checkpoint, save_checkpoint
 from cnn_core.errors import CheckpointError
 from cnn_core.serialization import dumps
 from cnn_core.training import TrainConfig, TrainingRun, model_options_for
+
+log = logging.getLogger(__name__)
+
+MAX_CACHE_BYTES = 64 * 2**20   # LeNet-5 and the MLP take about 1 MB together
+MAX_CACHE_FILES = 32
+STALE_TMP_SECONDS = 3600       # a .tmp file older than this is a dead writer's leftover
 
 
 def cache_dir() -> Path:
@@ -33,11 +47,14 @@ def trained_model(config: TrainConfig) -> tuple[nn.Module, dict]:
     config at once both succeed (the last rename wins, both files are equal).
     """
     path = cached_path(config)
+    clean_temporary_files(path.parent)
     if path.exists():
         try:
             checkpoint = load_checkpoint(path, expected_model=config.model)
+            _check_metrics(checkpoint.metrics)
             return checkpoint.model, checkpoint.metrics
-        except CheckpointError:
+        except (CheckpointError, OSError) as exc:
+            log.warning("damaged model cache file %s (%s): training it again", path.name, exc)
             path.unlink(missing_ok=True)  # a damaged cache file: train again
     run = TrainingRun(config)
     for _ in run.records():
@@ -48,10 +65,56 @@ def trained_model(config: TrainConfig) -> tuple[nn.Module, dict]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
         tmp = Path(handle.name)
-    save_checkpoint(tmp, model, config.model, model_options_for(config, run.data), config=config, metrics=metrics,
-                    class_names=run.data.class_names, input_shape=run.data.image_shape)
-    os.replace(tmp, path)
+    try:
+        save_checkpoint(tmp, model, config.model, model_options_for(config, run.data), config=config,
+                        metrics=metrics, class_names=run.data.class_names, input_shape=run.data.image_shape)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # after a failed write (disk full, interrupt): no half file stays
+    prune_cache(path.parent, keep=path)
     return model, metrics
+
+
+def _check_metrics(metrics: dict) -> None:
+    """The cached metrics the pages format: test accuracy a number in [0, 1] (or absent), epochs a whole number."""
+    accuracy = metrics.get("test_accuracy")
+    if accuracy is not None and not (isinstance(accuracy, float) and (0 <= accuracy <= 1 or math.isnan(accuracy))):
+        raise CheckpointError(f"the cached test accuracy is not a fraction: {type(accuracy).__name__}")
+    epochs = metrics.get("epochs")
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or not 0 <= epochs <= 10_000):
+        raise CheckpointError("the cached epoch count is not a whole number")
+
+
+def clean_temporary_files(folder: Path, older_than: float = STALE_TMP_SECONDS) -> int:
+    """Delete *.tmp files a dead writer left in the cache folder; returns how many were removed."""
+    removed, now = 0, time.time()
+    for tmp in folder.glob("*.tmp") if folder.is_dir() else ():
+        try:
+            if now - tmp.stat().st_mtime > older_than:
+                tmp.unlink()
+                removed += 1
+        except OSError:  # another process removed or renamed it first
+            continue
+    return removed
+
+
+def prune_cache(folder: Path, keep: Path | None = None, max_bytes: int = MAX_CACHE_BYTES,
+                max_files: int = MAX_CACHE_FILES) -> list[Path]:
+    """Delete the least recently written cache files beyond max_bytes or max_files (never `keep`)."""
+    files = []
+    for f in folder.glob("*.pt"):
+        try:
+            files.append((f.stat().st_mtime, f.stat().st_size, f))
+        except OSError:
+            continue
+    files.sort(key=lambda item: item[0], reverse=True)  # newest first
+    total, removed = 0, []
+    for count, (_, size, f) in enumerate(files, start=1):
+        total += size
+        if f != keep and (total > max_bytes or count > max_files):
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed
 
 
 LENET5_MNIST = TrainConfig(model="lenet5-modern", dataset="mnist-5k", epochs=10, seed=0)

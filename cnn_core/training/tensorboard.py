@@ -7,7 +7,11 @@ Training stays a generator; logging wraps it::
         for record in logged(run.records(), tb):
             ...                      # draw progress, or nothing
 
-What is written (open with `tensorboard --logdir runs`):
+Each browser session logs under a folder of its own (`session_runs_dir(session_id)`), which the page reads
+back (`read_scalars`, `read_histograms`), offers as a zip (`zip_folder`) and, on a student's own machine,
+opens in a TensorBoard it starts (`LocalTensorBoard`). `cleanup_old_sessions` removes folders past an age.
+
+What is written (open with `tensorboard --logdir <folder>`):
 - scalars per step (`step/train_loss`, `step/train_accuracy`, `step/lr`, `step/grad_norm`, x = optimizer step)
   and per epoch (`epoch/train_loss`, `epoch/val_loss`, `epoch/train_accuracy`, `epoch/val_accuracy`,
   `epoch/seconds`, x = epoch);
@@ -17,6 +21,7 @@ What is written (open with `tensorboard --logdir runs`):
 """
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
@@ -24,23 +29,30 @@ import re
 import time
 import uuid
 import warnings
+import weakref
 from pathlib import Path
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import pandas as pd
 import torch
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from cnn_core.data.datasets import default_data_dir
 from cnn_core.serialization import to_jsonable
-from cnn_core.training import Record, TrainConfig, TrainingRun
+from cnn_core.inspect.hooks import eval_mode
+from cnn_core.training import Record, TrainConfig, TrainingRun, epoch_records
 
 RUNS_ENV = "CNN_PLAYGROUND_RUNS"
 
 
 def runs_dir() -> Path:
-    """The folder that holds one subfolder per logged run: $CNN_PLAYGROUND_RUNS, else ./runs."""
-    return Path(os.environ.get(RUNS_ENV) or Path.cwd() / "runs")
+    """The folder of all TensorBoard logs: $CNN_PLAYGROUND_RUNS, else <data folder>/tensorboard.
+
+    Never ./runs in the working directory: a hosted playground's cwd is shared by every student.
+    """
+    return Path(os.environ.get(RUNS_ENV) or default_data_dir() / "tensorboard")
 
 
 def run_name(config: TrainConfig) -> str:
@@ -66,7 +78,7 @@ def hparam_dict(config: TrainConfig) -> dict[str, Any]:
 
 def final_metrics(run: TrainingRun) -> dict[str, float]:
     """Last epoch's validation loss/accuracy and the test loss/accuracy of the run's model now."""
-    epochs = [r for r in run.history if r.kind == "epoch"]
+    epochs = epoch_records(run.history)
     test_loss, test_acc = run.test_metrics()
     metrics = {
         "hparam/val_loss": epochs[-1].val_loss if epochs else math.nan,
@@ -110,17 +122,13 @@ class TensorBoardLogger:
     def _write_graph(self) -> None:
         # add_graph traces one forward pass; in eval mode so batch-norm statistics are left alone.
         model = self.run.model
-        was_training = model.training
         sample = self.run.data.train_x[:1].to(next(model.parameters()).device)  # 1 x C x H x W
-        model.eval()
         try:
-            with warnings.catch_warnings():
+            with eval_mode(model), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self.writer.add_graph(model, sample)
         except Exception as exc:  # tracing is best effort: a graph that cannot be traced must not stop training
             self.writer.add_text("graph_error", f"add_graph failed: {type(exc).__name__}: {exc}", 0)
-        finally:
-            model.train(was_training)
 
     def log(self, record: Record) -> None:
         """Write one record: step scalars, or epoch scalars plus weight/gradient histograms."""
@@ -193,3 +201,221 @@ def tensorboard_command(folder: str | Path | None = None) -> str:
     folder = Path(folder) if folder is not None else runs_dir()
     text = str(folder)
     return f'tensorboard --logdir "{text}"' if " " in text else f"tensorboard --logdir {text}"
+
+
+# ----------------------------------------------------------------------------- per-session logs
+
+MAX_AGE_ENV = "CNN_PLAYGROUND_RUNS_MAX_AGE_H"
+DEFAULT_MAX_AGE_H = 24.0  # a session's logs live one day after their last write
+MAX_ZIP_BYTES = 200 * 1024 * 1024  # a session's folder offered as one download
+MAX_RUNS_READ = 20  # newest runs of a session drawn in the page
+_SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def new_session_id() -> str:
+    """A random, unguessable id for one browser session's log folder."""
+    return uuid.uuid4().hex
+
+
+def session_runs_dir(session_id: str, root: str | Path | None = None) -> Path:
+    """The log folder of one session: <runs_dir()>/sessions/<session_id> (created on first use)."""
+    if not _SESSION_RE.match(session_id):
+        raise ValueError(f"not a session id: {session_id!r}")
+    folder = (Path(root) if root is not None else runs_dir()) / "sessions" / session_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def max_age_hours() -> float:
+    """How long a session's logs are kept after its last write: $CNN_PLAYGROUND_RUNS_MAX_AGE_H, else 24."""
+    try:
+        value = float(os.environ.get(MAX_AGE_ENV, DEFAULT_MAX_AGE_H))
+    except ValueError:
+        return DEFAULT_MAX_AGE_H
+    return value if math.isfinite(value) and value > 0 else DEFAULT_MAX_AGE_H
+
+
+def _newest_mtime(folder: Path) -> float:
+    times = [folder.stat().st_mtime]
+    times += [p.stat().st_mtime for p in folder.rglob("*") if p.is_file()]
+    return max(times)
+
+
+def cleanup_old_sessions(max_age_h: float | None = None, root: str | Path | None = None,
+                         now: float | None = None, keep: Iterable[str] = ()) -> list[str]:
+    """Delete session folders whose newest file is older than max_age_h hours; returns the deleted ids."""
+    import shutil
+
+    max_age_h = max_age_hours() if max_age_h is None else max_age_h
+    sessions = (Path(root) if root is not None else runs_dir()) / "sessions"
+    if not sessions.is_dir():
+        return []
+    now = time.time() if now is None else now
+    kept, deleted = set(keep), []
+    for folder in sessions.iterdir():
+        if not folder.is_dir() or folder.name in kept or not _SESSION_RE.match(folder.name):
+            continue
+        try:
+            if now - _newest_mtime(folder) > max_age_h * 3600:
+                shutil.rmtree(folder)
+                deleted.append(folder.name)
+        except OSError:  # a folder another process is deleting or writing right now
+            continue
+    return sorted(deleted)
+
+
+def session_runs(folder: str | Path, limit: int = MAX_RUNS_READ) -> list[Path]:
+    """The run folders (those holding event files) under a session folder, newest first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    runs = [p for p in folder.iterdir() if p.is_dir() and any(p.glob("events.out.tfevents.*"))]
+    return sorted(runs, key=_newest_mtime, reverse=True)[:limit]
+
+
+def _accumulator(run_folder: Path):  # type: ignore[no-untyped-def]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_folder), size_guidance={"scalars": 0, "histograms": 0, "images": 1,
+                                                               "tensors": 1, "compressedHistograms": 1})
+    events.Reload()
+    return events
+
+
+def read_scalars(folder: str | Path, limit: int = MAX_RUNS_READ) -> pd.DataFrame:
+    """Every scalar of the session's runs, read back from the event files: run, tag, step, value."""
+    rows = []
+    for run in session_runs(folder, limit):
+        events = _accumulator(run)
+        for tag in events.Tags().get("scalars", []):
+            rows += [{"run": run.name, "tag": tag, "step": e.step, "value": e.value} for e in events.Scalars(tag)]
+    return pd.DataFrame(rows, columns=["run", "tag", "step", "value"])
+
+
+def read_histograms(folder: str | Path, limit: int = MAX_RUNS_READ) -> pd.DataFrame:
+    """Every histogram of the session's runs as bins: run, tag, step, left, right, count."""
+    rows = []
+    for run in session_runs(folder, limit):
+        events = _accumulator(run)
+        for tag in events.Tags().get("histograms", []):
+            for event in events.Histograms(tag):
+                h = event.histogram_value
+                left = h.min
+                for limit_, count in zip(h.bucket_limit, h.bucket):
+                    right = max(left, min(limit_, h.max))  # bucket_limit = right edges, clipped to [min, max]
+                    if count > 0:
+                        rows.append({"run": run.name, "tag": tag, "step": event.step, "left": left,
+                                     "right": right, "count": count})
+                    left = right
+    return pd.DataFrame(rows, columns=["run", "tag", "step", "left", "right", "count"])
+
+
+def zip_folder(folder: str | Path, max_bytes: int = MAX_ZIP_BYTES) -> bytes:
+    """The folder's files as a zip (paths relative to it), to open in one's own TensorBoard."""
+    import io
+    import zipfile
+
+    from cnn_core.errors import PlaygroundError
+
+    folder = Path(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    total = sum(p.stat().st_size for p in files)
+    if total > max_bytes:
+        raise PlaygroundError(f"The log folder is too large to download ({total / 2**20:.0f} MiB, at most "
+                              f"{max_bytes / 2**20:.0f} MiB): untick the histograms or train fewer runs.")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost / 127.x / ::1: the browser runs on the machine that serves the app."""
+    if not host:
+        return False
+    host = host.strip("[]").lower()
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+_STARTED: "weakref.WeakSet[LocalTensorBoard]"
+
+
+def _stop_all() -> None:
+    for board in list(_STARTED):
+        board.stop()
+
+
+class LocalTensorBoard:
+    """A TensorBoard server on 127.0.0.1 for one log folder, for a playground on the student's own machine.
+
+    `start()` runs `python -m tensorboard.main` on a free port and waits until it answers; `stop()` ends it.
+    """
+
+    def __init__(self, logdir: str | Path, port: int | None = None) -> None:
+        self.logdir = Path(logdir)
+        self.port = port
+        self.process = None  # subprocess.Popen while running
+
+    @property
+    def url(self) -> str:
+        """The server's address (valid once started)."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self, timeout_s: float = 60.0) -> str:
+        """Start TensorBoard (once) and return its URL; PlaygroundError when it does not come up."""
+        import socket
+        import subprocess
+        import sys
+        import urllib.request
+
+        from cnn_core.errors import PlaygroundError
+
+        if self.running():
+            return self.url
+        if self.port is None:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                self.port = sock.getsockname()[1]
+        log = open(self.logdir / "tensorboard-server.log.txt", "wb")  # noqa: SIM115 (the child owns it)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tensorboard.main", "--logdir", str(self.logdir), "--host", "127.0.0.1",
+             "--port", str(self.port), "--reload_interval", "5"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        _STARTED.add(self)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as response:
+                    if response.status == 200:
+                        return self.url
+            except OSError:
+                time.sleep(0.3)
+        self.stop()
+        raise PlaygroundError("TensorBoard did not start; download the zip and open it with your own TensorBoard.")
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill)."""
+        import subprocess
+
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.process = None
+
+
+_STARTED = weakref.WeakSet()
+atexit.register(_stop_all)  # no TensorBoard outlives the app that started it

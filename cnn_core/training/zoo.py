@@ -94,12 +94,14 @@ class TorchvisionWeights:
     weights: str     # weights enum class name in torchvision.models
     label: str
     megabytes: float
+    member: str = "IMAGENET1K_V1"       # which weights of the enum
+    module: str = "torchvision.models"  # where arch and weights live (torchvision.models.segmentation, ...)
 
     def enum(self):
-        """The torchvision weights enum member (IMAGENET1K_V1)."""
-        import torchvision.models
+        """The torchvision weights enum member (IMAGENET1K_V1 unless said otherwise)."""
+        import importlib
 
-        return getattr(torchvision.models, self.weights).IMAGENET1K_V1
+        return getattr(getattr(importlib.import_module(self.module), self.weights), self.member)
 
     def cache_file(self) -> Path:
         """The torch hub cache file torchvision would use for these weights."""
@@ -118,7 +120,7 @@ def torchvision_weights_cached(key: str) -> bool:
     return TORCHVISION_MODELS[key].cache_file().is_file()
 
 
-def download_weights(key: str, timeout: float = DOWNLOAD_TIMEOUT_S,
+def download_weights(key: str | TorchvisionWeights, timeout: float = DOWNLOAD_TIMEOUT_S,
                      progress: Callable[[float], None] | None = None) -> Path:
     """Download a torchvision model's weights into the torch hub cache; WeightsUnavailable when offline.
 
@@ -126,7 +128,7 @@ def download_weights(key: str, timeout: float = DOWNLOAD_TIMEOUT_S,
     The file is written under a temporary name and renamed, and its sha256 prefix (in the file
     name) is checked.
     """
-    entry = TORCHVISION_MODELS[key]
+    entry = key if isinstance(key, TorchvisionWeights) else TORCHVISION_MODELS[key]
     url, target = entry.enum().url, entry.cache_file()
     if target.is_file():
         return target

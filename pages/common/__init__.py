@@ -8,7 +8,10 @@ torch's threads fight over the cores and small CNN operations get 10-50x slower 
 CNN_PLAYGROUND_TORCH_THREADS.
 """
 import os
+import sys
 
-import torch
-
-torch.set_num_threads(max(1, int(os.environ.get("CNN_PLAYGROUND_TORCH_THREADS", "1"))))
+_THREADS = max(1, int(os.environ.get("CNN_PLAYGROUND_TORCH_THREADS", "1")))
+if "torch" in sys.modules:
+    sys.modules["torch"].set_num_threads(_THREADS)
+else:  # not imported yet (the home page needs no torch): torch takes its thread count from here on import
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)

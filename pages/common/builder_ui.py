@@ -13,7 +13,7 @@ import streamlit as st
 
 from cnn_core.inspect.codegen import ArchitectureReport
 from cnn_core.errors import ArchitectureError
-from cnn_core.models import ACTIVATIONS, LAYER_DEFAULTS, LAYER_EXPLANATIONS, LayerSpec, specs_from_json
+from cnn_core.models import LAYER_KINDS, LayerSpec, Param, specs_from_json
 
 LAYERS = "arch_layers"          # list[dict]: the layer list being built
 NEXT_UID = "arch_next_uid"      # int: uid of the next added layer
@@ -21,60 +21,15 @@ SELECTED = "arch_selected"      # uid of the layer whose editor is open
 IN_CHANNELS, IN_SIZE = "arch_in_channels", "arch_in_size"  # widget keys (dropped while not drawn)
 INPUT_SHAPE = "arch_input_shape"  # (C, H, W): survives a visit to the registry view
 LOAD_ERROR = "arch_json_error"  # message of the last failed JSON load (None after a good one)
-SOURCE = "arch_source"          # the page's radio: build your own / registry model
+SOURCE = "arch_source"          # the page's radio: build your own / registry / pretrained
 BUILD = "🧱 Build your own"
 MAX_CHANNELS, MIN_SIZE, MAX_SIZE = 16, 4, 256  # bounds of the input widgets
-
-KIND_LABELS = {"conv": "Conv2d", "activation": "Activation", "maxpool": "MaxPool2d", "avgpool": "AvgPool2d",
-               "batchnorm": "BatchNorm", "dropout": "Dropout", "flatten": "Flatten", "linear": "Linear"}
-PADDING_MODES = ["zeros", "reflect", "replicate", "circular"]
-
-# param -> (widget, label, min, max, help); 0 means "automatic" for in_channels / in_features / pool stride
-FIELDS: dict[str, dict[str, tuple]] = {
-    "conv": {
-        "in_channels": ("int", "in_channels", 0, 1024, "0 = automatic: the channels of the previous layer's output"),
-        "out_channels": ("int", "out_channels", 1, 1024, "Number of kernels = output feature maps"),
-        "kernel_size": ("int", "kernel_size", 1, 32, "k x k window"),
-        "stride": ("int", "stride", 1, 16, "Step between windows"),
-        "padding": ("int", "padding", 0, 32, "Pixels added on every side"),
-        "dilation": ("int", "dilation", 1, 16, "Spacing between kernel taps"),
-        "groups": ("int", "groups", 1, 1024, "Split channels into groups (must divide in and out channels)"),
-        "padding_mode": ("select", "padding_mode", PADDING_MODES, None, "What the padding contains"),
-        "bias": ("bool", "bias", None, None, "Add a learned bias b per output channel"),
-    },
-    "activation": {"name": ("select", "function", list(ACTIVATIONS), None, None)},
-    "maxpool": {
-        "kernel_size": ("int", "kernel_size", 1, 32, None),
-        "stride": ("int", "stride", 0, 16, "0 = same as kernel_size (PyTorch's stride=None)"),
-        "padding": ("int", "padding", 0, 16, "At most kernel_size / 2"),
-        "dilation": ("int", "dilation", 1, 16, None),
-        "ceil_mode": ("bool", "ceil_mode", None, None, "Round the output size up"),
-    },
-    "avgpool": {
-        "kernel_size": ("int", "kernel_size", 1, 32, None),
-        "stride": ("int", "stride", 0, 16, "0 = same as kernel_size (PyTorch's stride=None)"),
-        "padding": ("int", "padding", 0, 16, "At most kernel_size / 2"),
-        "ceil_mode": ("bool", "ceil_mode", None, None, "Round the output size up"),
-    },
-    "batchnorm": {},
-    "dropout": {"p": ("float", "p (drop probability)", 0.0, 0.95, "Zeroes each value with probability p "
-                                                                   "(training only)")},
-    "flatten": {},
-    "linear": {
-        "in_features": ("int", "in_features", 0, 1_000_000, "0 = automatic: the size of the flattened input"),
-        "out_features": ("int", "out_features", 1, 8192, "Number of output units"),
-        "bias": ("bool", "bias", None, None, None),
-    },
-}
-AUTO_ZERO = {("conv", "in_channels"), ("linear", "in_features"), ("maxpool", "stride"), ("avgpool", "stride")}
+FIELD_WIDTH = 158               # px per parameter widget: two per row in the editor
 
 
 def _layer_from_spec(spec: LayerSpec, uid: int) -> dict[str, Any]:
-    layer = {"uid": uid, "kind": spec.kind}
-    for name in FIELDS.get(spec.kind, {}):
-        value = spec.get(name)
-        layer[name] = 0 if value is None and (spec.kind, name) in AUTO_ZERO else value
-    return layer
+    """A builder layer dict with every parameter of the kind spelled out (None = automatic)."""
+    return {"uid": uid, "kind": spec.kind, **LAYER_KINDS[spec.kind].resolve(dict(spec.params))}
 
 
 def set_layers(specs: tuple[LayerSpec, ...], input_shape: tuple[int, int, int]) -> None:
@@ -96,7 +51,7 @@ def init_builder(specs: tuple[LayerSpec, ...], input_shape: tuple[int, int, int]
         st.session_state.setdefault(key, value)  # the widgets were not drawn last run: restore them
     layers = st.session_state[LAYERS]
     for layer in layers:
-        for name in FIELDS.get(layer["kind"], {}):
+        for name in LAYER_KINDS[layer["kind"]].params:
             key = f"arch_{layer['uid']}_{name}"
             if key in st.session_state:
                 layer[name] = st.session_state[key]
@@ -104,40 +59,16 @@ def init_builder(specs: tuple[LayerSpec, ...], input_shape: tuple[int, int, int]
 
 
 def layers_to_specs(layers: list[dict[str, Any]]) -> tuple[LayerSpec, ...]:
-    """The builder's layer dicts as LayerSpecs (0 = automatic becomes None)."""
-    specs = []
-    for layer in layers:
-        params = {k: (None if (layer["kind"], k) in AUTO_ZERO and v == 0 else v)
-                  for k, v in layer.items() if k not in ("uid", "kind")}
-        specs.append(LayerSpec.of(layer["kind"], **params))
-    return tuple(specs)
+    """The builder's layer dicts as LayerSpecs (None = automatic)."""
+    return tuple(LayerSpec.of(layer["kind"], **{name: layer.get(name, param.default) for name, param
+                                                in LAYER_KINDS[layer["kind"]].params.items()}) for layer in layers)
 
 
 def describe(layer: dict[str, Any]) -> str:
-    """'**Conv2d** 6 filters 5x5, pad 2' style text for the list."""
-    kind, get = layer["kind"], layer.get
-    if kind == "conv":
-        extra = [f"stride {get('stride')}" if get("stride") != 1 else "", f"pad {get('padding')}" if get("padding")
-                 else "", f"dil {get('dilation')}" if get("dilation") != 1 else "",
-                 f"groups {get('groups')}" if get("groups") != 1 else "", "no bias" if not get("bias") else "",
-                 get("padding_mode") if get("padding_mode") != "zeros" else "",
-                 f"in {get('in_channels')}" if get("in_channels") else ""]
-        text = f"{get('out_channels')} filters {get('kernel_size')}x{get('kernel_size')}"
-        return f"**Conv2d** {text}" + "".join(f", {e}" for e in extra if e)
-    if kind in ("maxpool", "avgpool"):
-        k = get("kernel_size")
-        extra = [f"stride {get('stride')}" if get("stride") not in (0, k) else "",
-                 f"pad {get('padding')}" if get("padding") else "", "ceil" if get("ceil_mode") else "",
-                 f"dil {get('dilation')}" if get("dilation", 1) != 1 else ""]
-        return f"**{KIND_LABELS[kind]}** {k}x{k}" + "".join(f", {e}" for e in extra if e)
-    if kind == "activation":
-        return f"**{get('name')}**"
-    if kind == "dropout":
-        return f"**Dropout** p={get('p')}"
-    if kind == "linear":
-        return f"**Linear** → {get('out_features')}" + (f" (in {get('in_features')})" if get("in_features") else "") \
-            + ("" if get("bias") else ", no bias")
-    return f"**{KIND_LABELS.get(kind, kind)}**"
+    """'**Conv2d** 5x5, 6 filters, pad 2' style text for the list (the kind's own label)."""
+    kind = LAYER_KINDS[layer["kind"]]
+    head, _, rest = kind.describe(kind.resolve(layer)).partition(" ")
+    return f"**{head}** {rest}".rstrip()
 
 
 # ---------------------------------------------------------------- callbacks (run before the rerun)
@@ -198,7 +129,7 @@ def _add() -> None:
     position = st.session_state.get("arch_add_pos", len(st.session_state[LAYERS]))
     uid = st.session_state[NEXT_UID]
     st.session_state[NEXT_UID] = uid + 1
-    spec = LayerSpec.of(kind, **({"name": "relu"} if kind == "activation" else {}))
+    spec = LayerSpec.of(kind)
     layers = st.session_state[LAYERS]
     layers.insert(min(position, len(layers)), _layer_from_spec(spec, uid))
     st.session_state[SELECTED] = uid
@@ -227,7 +158,7 @@ def layer_list(layers: list[dict[str, Any]], report: ArchitectureReport) -> None
 def add_layer_form(layers: list[dict[str, Any]]) -> None:
     """Kind, position and an Add button."""
     c1, c2, c3 = st.columns([1.2, 1.4, 0.8], vertical_alignment="bottom")
-    c1.selectbox("New layer", list(KIND_LABELS), format_func=KIND_LABELS.get, key="arch_add_kind")
+    c1.selectbox("New layer", list(LAYER_KINDS), format_func=lambda k: LAYER_KINDS[k].label, key="arch_add_kind")
     positions = list(range(len(layers) + 1))
     if st.session_state.get("arch_add_pos") not in positions:
         st.session_state["arch_add_pos"] = len(layers)
@@ -243,8 +174,8 @@ def layer_editor(layers: list[dict[str, Any]]) -> None:
     if layer is None:
         st.info("Click a layer in the list to edit it.")
         return
-    kind, index = layer["kind"], layers.index(layer)
-    st.markdown(f"**Layer {index + 1}: {KIND_LABELS[kind]}**")
+    kind, index = LAYER_KINDS[layer["kind"]], layers.index(layer)
+    st.markdown(f"**Layer {index + 1}: {kind.label}**")
     b1, b2, b3 = st.columns([1, 1.1, 1.3], gap="small")
     b1.button("Up", icon=":material/arrow_upward:", key=f"arch_up_{uid}", on_click=_move, args=(uid, -1),
               disabled=index == 0, width="stretch", help="Move this layer up")
@@ -252,29 +183,40 @@ def layer_editor(layers: list[dict[str, Any]]) -> None:
               disabled=index == len(layers) - 1, width="stretch", help="Move this layer down")
     b3.button("Remove", icon=":material/delete:", key=f"arch_remove_{uid}", on_click=_remove, args=(uid,),
               width="stretch", help="Remove this layer")
-    st.caption(LAYER_EXPLANATIONS[kind])
-    fields = FIELDS[kind]
-    if not fields:
+    st.caption(kind.explanation)
+    if not kind.params:
         st.caption("This layer has no parameters to set.")
-    columns = st.columns(2)
-    for n, (name, (widget, label, low, high, help_text)) in enumerate(fields.items()):
+    fields = st.container(horizontal=True, gap="small")  # two per row in the editor, wrapping when narrow
+    for name, param in kind.params.items():
         key = f"arch_{uid}_{name}"
-        value = layer.get(name, LAYER_DEFAULTS[kind].get(name))
-        target = columns[n % 2]
-        if widget == "int":
-            if key not in st.session_state:
-                st.session_state[key] = int(min(max(int(value or 0), low), high))
-            target.number_input(label, low, high, step=1, key=key, help=help_text)
-        elif widget == "float":
-            if key not in st.session_state:
-                st.session_state[key] = float(min(max(float(value), low), high))
-            target.number_input(label, low, high, step=0.05, key=key, help=help_text)
-        elif widget == "bool":
-            if key not in st.session_state:
-                st.session_state[key] = bool(value)
-            target.checkbox(label, key=key, help=help_text)
-        else:
-            if key not in st.session_state:
-                st.session_state[key] = value if value in low else low[0]
-            target.selectbox(label, low, key=key, help=help_text)
+        if key not in st.session_state:
+            st.session_state[key] = _widget_value(param, layer.get(name, param.default))
+        _param_widget(fields, name, param, key)
         layer[name] = st.session_state[key]
+
+
+def _widget_value(param: Param, value: Any) -> Any:
+    """A layer's value clipped to what its widget can show (None stays None where it means automatic)."""
+    if value is None and param.auto is not None:
+        return None
+    if param.type in ("int", "number"):
+        cast = int if param.type == "int" else float
+        return cast(min(max(cast(value if value is not None else param.low), param.low), param.ui_high or param.high))
+    if param.type == "bool":
+        return bool(value)
+    return value if value in param.choices else param.choices[0]
+
+
+def _param_widget(target: Any, name: str, param: Param, key: str) -> None:
+    """The widget of one parameter; an automatic one shows its `auto` text while empty."""
+    label, high, width = param.label or name, param.ui_high or param.high, FIELD_WIDTH
+    if param.type == "int":
+        target.number_input(label, int(param.low), int(high), step=1, key=key, help=param.help,
+                            placeholder=param.auto, width=width)
+    elif param.type == "number":
+        target.number_input(label, float(param.low), float(high), step=param.step, key=key, help=param.help,
+                            width=width)
+    elif param.type == "bool":
+        target.checkbox(label, key=key, help=param.help, width=width)
+    else:
+        target.selectbox(label, param.choices, key=key, help=param.help, width=width)

@@ -5,6 +5,17 @@ import altair as alt
 import pandas as pd
 
 
+def legend_highlight(field: str, name: str | None = None, dim: float = 0.15
+                     ) -> tuple[alt.Parameter, dict]:
+    """A legend-bound selection on `field` and the opacity that dims every other entry.
+
+    Use both: ``pick, opacity = legend_highlight("run")``, ``.encode(opacity=opacity).add_params(pick)``.
+    `name` must be unique when several charts share one page's Vega view.
+    """
+    pick = alt.selection_point(fields=[field], bind="legend", name=name)
+    return pick, alt.condition(pick, alt.value(1.0), alt.value(dim))
+
+
 def smooth(frame: pd.DataFrame, weight: float) -> pd.DataFrame:
     """Exponential moving average of 'value' per run (weight 0 = raw, 0.99 = very smooth)."""
     if weight <= 0 or frame.empty:
@@ -18,13 +29,13 @@ def step_loss_chart(tidy: pd.DataFrame, smoothing: float = 0.6, log_scale: bool 
     """Training loss per step, one line per run, legend click highlights a run."""
     data = tidy[(tidy["split"] == "train_step") & (tidy["metric"] == "loss")]
     data = smooth(data, smoothing)
-    pick = alt.selection_point(fields=["run"], bind="legend", name="pick_step_run")
+    pick, opacity = legend_highlight("run", "pick_step_run")
     return (alt.Chart(data, title="Training loss per step" + (" (smoothed)" if smoothing else ""))
             .mark_line()
             .encode(x=alt.X("step:Q", title="step"),
                     y=alt.Y("value:Q", title="loss", scale=alt.Scale(type="log" if log_scale else "linear")),
                     color=alt.Color("run:N", title="run"),
-                    opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+                    opacity=opacity,
                     tooltip=["run", "step", alt.Tooltip("value:Q", format=".4f")])
             .add_params(pick).properties(height=300))
 
@@ -32,14 +43,14 @@ def step_loss_chart(tidy: pd.DataFrame, smoothing: float = 0.6, log_scale: bool 
 def epoch_metric_chart(tidy: pd.DataFrame, metric: str = "accuracy", split: str = "val") -> alt.Chart:
     """A per-epoch metric (validation accuracy by default), one line with points per run."""
     data = tidy[(tidy["split"] == split) & (tidy["metric"] == metric)]
-    pick = alt.selection_point(fields=["run"], bind="legend", name="pick_epoch_run")
+    pick, opacity = legend_highlight("run", "pick_epoch_run")
     names = {"val": "Validation", "train": "Training"}
     return (alt.Chart(data, title=f"{names.get(split, split)} {metric} per epoch")
             .mark_line(point=True)
             .encode(x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
                     y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
                     color=alt.Color("run:N", title="run"),
-                    opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
+                    opacity=opacity,
                     tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")])
             .add_params(pick).properties(height=300))
 

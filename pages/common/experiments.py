@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -10,12 +9,15 @@ import altair as alt
 import streamlit as st
 import torch
 
-from cnn_core import Record, TrainConfig
-from cnn_core.experiments.compare import comparison_frame, interleave, make_runs
+from cnn_core import Record, RunStatus, TrainConfig
+from cnn_core.experiments.compare import comparison_frame
+from cnn_core.experiments.executors import ExecutorChoice, choose_executor, stream
+from cnn_core.training.budget import check_runs
 
 from .charts import epoch_metric_chart, step_loss_chart
 from .errors import friendly_errors
-from .state import finished_runs, get_dataset, training_slots
+from .live import admission, run_live
+from .state import finished_runs, get_dataset
 
 
 @dataclass
@@ -25,9 +27,11 @@ class Experiment:
     configs: dict[str, TrainConfig]
     histories: dict[str, list[Record]] = field(default_factory=dict)
     states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # final weights (CPU)
-    status: str = "running"  # running, done, stopped
+    status: RunStatus = RunStatus.RUNNING  # then finished, or stopped (Stop, a rerun, the time limit)
     seconds: float = 0.0
     from_cache: tuple[str, ...] = ()
+    executor: str = ""  # where the runs computed ("in-process", "local processes", "Ray")
+    note: str = ""      # why not where asked (a Ray cluster that did not answer)
 
     def frame(self):
         """The tidy frame of all runs."""
@@ -51,8 +55,8 @@ def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
     """
     previous: Experiment | None = st.session_state.get(key)
     if not start:
-        if previous is not None and previous.status == "running":
-            previous.status = "stopped"  # the script was interrupted mid-run
+        if previous is not None and previous.status == RunStatus.RUNNING:
+            previous.status = RunStatus.STOPPED  # the script was interrupted mid-run
         return previous
     experiment = Experiment(configs={k: v for k, v in configs.items()},
                             histories={label: [] for label in configs})
@@ -70,54 +74,54 @@ def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
     if to_train:
         with friendly_errors("Training"):
             _train_live(experiment, to_train, key, live_chart or _default_live_chart)
-    if experiment.status == "running":
-        experiment.status = "done"
+    if experiment.status == RunStatus.RUNNING:
+        experiment.status = RunStatus.FINISHED
     return experiment
+
+
+def plan_executor(runs: int) -> ExecutorChoice:
+    """Where `runs` runs should compute now: the worker pool when more than one admission slot (core) is
+    free, Ray when a cluster is configured, else this process (ExecutorChoice.parallel: the slots to hold)."""
+    return choose_executor(runs, admission().free())
 
 
 def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: str,
                 live_chart: Callable[[Experiment], alt.Chart]) -> None:
     first = next(iter(to_train.values()))
     data = get_dataset(first.dataset, first.per_class)
-    runs = make_runs(to_train, data)
-    total = sum(run.steps_per_epoch * run.config.epochs for run in runs.values())
-    stop_box = st.empty()  # the Stop button exists only while the runs train
-    stop_box.button("Stop", key=f"{key}_stop", help="Stop the runs; what has been computed so far stays on the page.")
-    status = st.empty()
-    slots = training_slots()
-    while not slots.acquire(timeout=0.5):
-        status.info("Queued: the server is busy with other students' trainings; yours starts when one ends.")
-    try:
-        status.empty()
-        progress = st.progress(0.0, text="Training...")
-        chart_box = st.empty()
-        start = time.perf_counter()
-        done_steps, last_draw = 0, 0.0
-        for label, record in interleave(runs):
-            experiment.histories[label].append(record)
-            if record.kind == "step":
-                done_steps += 1
-            now = time.perf_counter()
-            if record.kind != "step" or now - last_draw > 0.7:  # redraw at most ~1.5 times a second
-                last_draw = now
-                progress.progress(min(done_steps / max(total, 1), 1.0),
-                                  text=f"Training {len(runs)} run(s): step {done_steps} of about {total}")
-                chart_box.altair_chart(live_chart(experiment), width="stretch")
-            if record.kind == "diverged":
-                st.warning(f"{label}: {record.message}")
-        experiment.seconds = time.perf_counter() - start
-        progress.progress(1.0, text=f"Done in {experiment.seconds:.1f} s")
-        chart_box.empty()
-        stop_box.empty()
-    finally:
-        slots.release()
+    check_runs(to_train, data)  # refused before it queues, on the meta device (nothing allocated)
+    total = max(sum(math.ceil(len(data.train_y) / c.batch_size) * c.epochs for c in to_train.values()), 1)
+    choice = plan_executor(len(to_train))
+    experiment.executor = choice.executor.name
+    if choice.note:
+        st.info(choice.note, icon="🖥️")
+        experiment.note = choice.note
+    submissions: list = []  # stream() submits once admitted: the models are built then, not while queued
+    done = {"steps": 0}
+
+    def on_item(item: tuple[str, Record]) -> None:
+        label, record = item
+        experiment.histories[label].append(record)
+        done["steps"] += record.kind == "step"
+        if record.kind == "diverged":
+            st.warning(f"{label}: {record.message}")
+
+    outcome = run_live(
+        stream(choice, to_train, data, submissions), key, on_item=on_item, label="Training", every=0.7,
+        draw_every=0.7, slots=choice.parallel,
+        progress=lambda _: (done["steps"] / total,
+                            f"Training {len(to_train)} run(s): step {done['steps']} of about {total}"),
+        draw=lambda _, box: box.altair_chart(live_chart(experiment), width="stretch"),
+        urgent=lambda item: item[1].kind != "step",
+        stop_help="Stop the runs; what has been computed so far stays on the page.")
+    experiment.seconds = outcome.seconds
+    if outcome.timed_out or not submissions:
+        experiment.status = RunStatus.STOPPED
+        return  # a cut-off run is not a finished run: keep it out of the cache
     cache = finished_runs()
-    for label, run in runs.items():
-        state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
-        experiment.states[label] = state
-        cache.put(run.config, (tuple(experiment.histories[label]), state))
-
-
-def total_steps_estimate(config: TrainConfig, n_train: int) -> int:
-    """Optimizer steps a config will take on n_train samples."""
-    return math.ceil(n_train / config.batch_size) * config.epochs
+    for label, result in submissions[0].outcomes.items():
+        if result.status == RunStatus.FAILED or result.state is None:
+            st.warning(f"{label}: {result.message or 'the run failed.'}")
+            continue
+        experiment.states[label] = result.state
+        cache.put(to_train[label], (tuple(experiment.histories[label]), result.state))

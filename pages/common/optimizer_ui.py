@@ -1,21 +1,17 @@
-"""Widgets and charts of the optimizer page: an editable list of optimizer settings, schedule controls,
-the learning-rate schedule and the 2-D loss-surface charts (data always from cnn_core)."""
+"""Widgets of the optimizer page: an editable list of optimizer settings, the update rules, schedule
+controls and the JSON share panel (its charts are in optimizer_charts.py)."""
 from __future__ import annotations
 
 import re
 from typing import Callable, Sequence
 
-import altair as alt
-import pandas as pd
 import streamlit as st
 
 from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
                                  settings_of, tunables)
 from cnn_core.errors import InvalidConfig, PlaygroundError
 from cnn_core.experiments.sharing import ComparisonSettings, settings_from_json, settings_to_json
-from cnn_core.teaching.toy_surfaces import Surface
 
-from .charts import smooth
 from .errors import friendly_errors
 
 ADD_ORDER = ("sgd", "adam", "momentum", "rmsprop", "nesterov", "adagrad", "adamw", "nadam", "adadelta")
@@ -195,39 +191,6 @@ def share_panel(settings: ComparisonSettings) -> None:
         st.success(message)
 
 
-# ---------------------------------------------------------------- charts of the CNN runs
-
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")  # one colour per run, max 6
-
-
-def run_colors(labels: Sequence[str]) -> alt.Scale:
-    """The same colour for the same run in every chart, in the order the runs were listed."""
-    labels = list(labels)
-    return alt.Scale(domain=labels, range=[PALETTE[i % len(PALETTE)] for i in range(len(labels))])
-
-
-def recolor(chart: alt.Chart, labels: Sequence[str], x: str | None = None) -> alt.Chart:
-    """A foundation chart (colour by 'run') with the page's fixed run colours; `x` = a whole-number x field."""
-    chart = chart.encode(color=alt.Color("run:N", title="run", scale=run_colors(labels)))
-    if x is not None:  # steps and epochs are whole numbers: no '1.5' ticks on short runs
-        chart = chart.encode(x=alt.X(f"{x}:Q", title=x, axis=alt.Axis(tickMinStep=1, format="d")))
-    return chart
-
-
-def with_divergence(chart: alt.Chart, tidy: pd.DataFrame, diverged: Sequence[str], labels: Sequence[str],
-                    smoothing: float = 0.0) -> alt.Chart:
-    """Add a cross at the last (smoothed, like the line) training-loss point of every diverged run."""
-    losses = smooth(tidy[(tidy["split"] == "train_step") & (tidy["metric"] == "loss")], smoothing)
-    losses = losses[losses["run"].isin(diverged)]
-    if losses.empty:
-        return chart
-    ends = losses.groupby("run", sort=False).tail(1).assign(event="diverged here")
-    marks = (alt.Chart(ends).mark_point(shape="cross", size=220, strokeWidth=3, filled=True)
-             .encode(x="step:Q", y="value:Q", color=alt.Color("run:N", title="run", scale=run_colors(labels)),
-                     tooltip=["run", "event", "step"]))
-    return alt.layer(chart, marks)
-
-
 # ---------------------------------------------------------------- learning-rate schedule
 
 def set_schedule(prefix: str, schedule: ScheduleConfig) -> None:
@@ -260,78 +223,3 @@ def schedule_widgets(prefix: str) -> ScheduleConfig:
     state = st.session_state
     return ScheduleConfig(name, int(state[f"{prefix}_warmup"]), int(state[f"{prefix}_every"]),
                           float(state[f"{prefix}_gamma"]), float(state[f"{prefix}_floor"]))
-
-
-def lr_schedule_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Learning rate per step, one line per run (log scale: runs with different η stay readable)."""
-    data = frame[frame["lr"] > 0]
-    labels = list(dict.fromkeys(frame["run"]))
-    pick = alt.selection_point(fields=["run"], bind="legend")
-    return (alt.Chart(data, title="Learning rate per step (the schedule)")
-            .mark_line()
-            .encode(x=alt.X("step:Q", title="step"),
-                    y=alt.Y("lr:Q", title="learning rate", scale=alt.Scale(type="log")),
-                    color=alt.Color("run:N", title="run", scale=run_colors(labels)),
-                    opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
-                    tooltip=["run", "step", alt.Tooltip("lr:Q", format=".3g")])
-            .add_params(pick).properties(height=220))
-
-
-# ---------------------------------------------------------------- 2-D surfaces
-
-def surface_chart(grid: pd.DataFrame, trajectories: pd.DataFrame, surface: Surface, size: int = 340) -> alt.LayerChart:
-    """Log-coloured contour map of the surface with every run's path, its start and the minima.
-
-    `size` is the width of the plot area; its height keeps x and y on the same scale.
-    """
-    spec = surface.spec
-    (x0, x1), (y0, y1) = spec.x_range, spec.y_range
-    height = int(size * (y1 - y0) / (x1 - x0))
-    xs, ys = alt.Scale(domain=[x0, x1], nice=False, zero=False), alt.Scale(domain=[y0, y1], nice=False, zero=False)
-    heat = (alt.Chart(grid[["x_lo", "x_hi", "y_lo", "y_hi", "loss", "log10_loss"]])
-            .transform_calculate(band="floor(datum.log10_loss * 2) / 2")  # half-decade bands look like contours
-            .mark_rect()
-            .encode(x=alt.X("x_lo:Q", scale=xs, title="x"), x2="x_hi:Q",
-                    y=alt.Y("y_lo:Q", scale=ys, title="y"), y2="y_hi:Q",
-                    color=alt.Color("band:Q", scale=alt.Scale(scheme="greys", reverse=True),
-                                    legend=alt.Legend(title=["log₁₀", "loss"], orient="right", gradientLength=200)),
-                    tooltip=[alt.Tooltip("loss:Q", format=".3g")]))
-    pick = alt.selection_point(fields=["run"], bind="legend")
-    paths = trajectories[["run", "step", "x", "y", "loss"]]
-    colors = run_colors(list(dict.fromkeys(trajectories["run"])))
-    base = alt.Chart(paths).encode(
-        x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), order="step:Q",
-        color=alt.Color("run:N", title="run", scale=colors,
-                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
-        opacity=alt.condition(pick, alt.value(1.0), alt.value(0.1)),
-        tooltip=["run", "step", alt.Tooltip("x:Q", format=".4f"), alt.Tooltip("y:Q", format=".4f"),
-                 alt.Tooltip("loss:Q", format=".4g")])
-    line = base.mark_line(strokeWidth=2.5, clip=True).add_params(pick)
-    dots = base.mark_circle(size=14, clip=True).encode(color=alt.Color("run:N", scale=colors, legend=None))
-    start = trajectories.loc[trajectories["step"] == 0, ["x", "y"]].head(1).assign(what="start")
-    start_mark = (alt.Chart(start).mark_point(shape="circle", size=160, color="white", strokeWidth=3, filled=False)
-                  .encode(x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), tooltip=["what", "x", "y"]))
-    minima = pd.DataFrame([{"x": m[0], "y": m[1], "what": "minimum"} for m in surface.minima()])
-    minima_mark = (alt.Chart(minima).mark_point(shape="diamond", size=140, color="#ffd700", filled=True,
-                                                stroke="black", strokeWidth=1)
-                   .encode(x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), tooltip=["what", "x", "y"]))
-    return (alt.layer(heat, line, dots, start_mark, minima_mark)
-            .resolve_scale(color="independent")
-            .properties(width=size, height=height, title="Paths from the same start (○ start, ◆ minimum)",
-                        autosize=alt.AutoSizeParams(type="pad")))
-
-
-def surface_loss_chart(trajectories: pd.DataFrame) -> alt.Chart:
-    """Loss against step for every 2-D run (log scale: the minimum is at 0)."""
-    data = trajectories[["run", "step", "loss"]].copy()
-    data["loss"] = data["loss"].clip(lower=1e-12)
-    pick = alt.selection_point(fields=["run"], bind="legend")
-    return (alt.Chart(data, title="Loss against step (log scale)")
-            .mark_line()
-            .encode(x=alt.X("step:Q", title="step"),
-                    y=alt.Y("loss:Q", title="loss", scale=alt.Scale(type="log")),
-                    color=alt.Color("run:N", title="run", scale=run_colors(list(dict.fromkeys(data["run"]))),
-                                    legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
-                    opacity=alt.condition(pick, alt.value(1.0), alt.value(0.15)),
-                    tooltip=["run", "step", alt.Tooltip("loss:Q", format=".4g")])
-            .add_params(pick).properties(height=360))

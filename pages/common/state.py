@@ -5,10 +5,11 @@ import threading
 from collections import OrderedDict
 
 import streamlit as st
+import torch
 
 from cnn_core import Dataset, load_dataset
 
-MAX_CONCURRENT_TRAININGS = 2  # 2 cores: more parallel trainings only slow every one of them down
+RECORD_BYTES = 400  # about what one frozen Record costs in memory (a dataclass of 13 fields)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading dataset...")
@@ -17,19 +18,27 @@ def get_dataset(name: str, per_class: int | None = None) -> Dataset:
     return load_dataset(name, per_class=per_class)
 
 
-@st.cache_resource
-def training_slots() -> threading.BoundedSemaphore:
-    """Process-wide limit on simultaneous trainings."""
-    return threading.BoundedSemaphore(MAX_CONCURRENT_TRAININGS)
+def entry_bytes(value: object) -> int:
+    """Rough memory of a cached run: its tensors' bytes plus RECORD_BYTES per record."""
+    if isinstance(value, torch.Tensor):
+        return value.element_size() * value.nelement()
+    if isinstance(value, dict):
+        return sum(entry_bytes(v) for v in value.values())
+    if isinstance(value, (tuple, list)):
+        return sum(entry_bytes(v) for v in value)
+    return RECORD_BYTES
 
 
 class FinishedRuns:
-    """A bounded, thread-safe LRU of finished runs' records (tuples of frozen Records: read-only)."""
+    """A thread-safe LRU of finished runs (tuples of frozen Records, weights: read-only), bounded by
+    entries and by bytes."""
 
-    def __init__(self, max_entries: int = 128) -> None:
+    def __init__(self, max_entries: int = 128, max_bytes: int = 256 * 2**20) -> None:
         self._items: OrderedDict = OrderedDict()
+        self._sizes: dict = {}
         self._lock = threading.Lock()
         self._max = max_entries
+        self._max_bytes = max_bytes
 
     def get(self, key: object) -> tuple | None:
         """The records of a finished run, or None."""
@@ -41,11 +50,15 @@ class FinishedRuns:
 
     def put(self, key: object, records: tuple) -> None:
         """Store a finished run's records (evicting the oldest beyond the bound)."""
+        size = entry_bytes(records)
         with self._lock:
             self._items[key] = records
+            self._sizes[key] = size
             self._items.move_to_end(key)
-            while len(self._items) > self._max:
-                self._items.popitem(last=False)
+            while len(self._items) > 1 and (len(self._items) > self._max
+                                            or sum(self._sizes.values()) > self._max_bytes):
+                old, _ = self._items.popitem(last=False)
+                self._sizes.pop(old, None)
 
 
 @st.cache_resource

@@ -1,0 +1,440 @@
+"""Semantic segmentation of digit scenes: a small U-Net (skip connections on or off), its metrics and its run.
+
+(SegConfig, seed) -> a generator of SegRecords, like TrainingRun.records(): the same seed gives the same
+curves on the CPU. The network shrinks the image with max-pooling and grows it back with transposed
+convolutions; with skips on, each decoder level also sees the encoder's feature maps of the same size
+(concatenated), which is what gives sharp borders.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnn_core.device import seed_everything
+from cnn_core.errors import CheckpointError, InvalidConfig
+from cnn_core.inspect.hooks import capture_forward, eval_mode
+from cnn_core.training import epoch_records
+from cnn_core.training.checkpoints import describe_mismatch
+from cnn_core.training.optimizers import OptimizerConfig, make_optimizer
+from cnn_core.vision.scenes import DIGIT_CLASSES, SceneConfig, Scenes, scenes_from_config
+
+CHECKPOINT_FORMAT = "cnn-playground-segmenter"
+LOSSES = ("cross-entropy", "dice", "cross-entropy + dice")
+MODES = ("digits", "foreground")  # 11 classes (background + 10 digits) or 2 (background, ink)
+
+
+def class_names(mode: str) -> tuple[str, ...]:
+    """The label of every output channel."""
+    return ("background", *DIGIT_CLASSES) if mode == "digits" else ("background", "digit")
+
+
+def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    # two 3x3 convs, padding 1: the size is kept, the receptive field grows by 4 px
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
+                         nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class UNet(nn.Module):
+    """Encoder (double conv + 2x2 max-pool, `depth` times), bottleneck, decoder (2x2 stride-2 transposed conv +
+    double conv). skips=True concatenates the encoder map of the same size before each decoder conv (U-Net,
+    Ronneberger et al. 2015); skips=False is the same network without them (a plain encoder-decoder)."""
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 11, base: int = 16, depth: int = 3,
+                 skips: bool = True) -> None:
+        super().__init__()
+        self.skips = skips
+        widths = [base * 2 ** i for i in range(depth + 1)]  # e.g. 16, 32, 64, 128
+        self.down = nn.ModuleList()
+        c = in_channels
+        for w in widths[:-1]:
+            self.down.append(_double_conv(c, w))
+            c = w
+        self.pool = nn.MaxPool2d(2)
+        self.bottleneck = _double_conv(widths[-2], widths[-1])
+        self.up = nn.ModuleList()
+        self.dec = nn.ModuleList()
+        for w_low, w in zip(reversed(widths[1:]), reversed(widths[:-1])):
+            self.up.append(nn.ConvTranspose2d(w_low, w, kernel_size=2, stride=2))  # H x W -> 2H x 2W
+            self.dec.append(_double_conv(2 * w if skips else w, w))
+        self.head = nn.Conv2d(widths[0], num_classes, kernel_size=1)  # a class score per pixel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W (H, W multiples of 2**depth) -> N x K x H x W per-pixel class logits."""
+        saved = []
+        for block in self.down:
+            x = block(x)
+            saved.append(x)          # N x w x H' x W', kept for the skip connection
+            x = self.pool(x)         # halves H' and W'
+        x = self.bottleneck(x)
+        for up, dec, skip in zip(self.up, self.dec, reversed(saved)):
+            x = up(x)                # doubles the size back
+            x = dec(torch.cat([skip, x], dim=1) if self.skips else x)
+        return self.head(x)
+
+
+# ------------------------------------------------------------------ metrics
+
+
+def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """K x K counts: row = true class, column = predicted class, over every pixel."""
+    index = target.reshape(-1) * num_classes + pred.reshape(-1)
+    return torch.bincount(index, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def iou_per_class(confusion: torch.Tensor) -> torch.Tensor:
+    """IoU = TP / (TP + FP + FN) per class from a confusion matrix; NaN for a class absent from both."""
+    tp = confusion.diag().double()
+    union = confusion.sum(0).double() + confusion.sum(1).double() - tp
+    return torch.where(union > 0, tp / union.clamp(min=1), torch.full_like(tp, math.nan))
+
+
+def mean_iou(confusion: torch.Tensor, skip_background: bool = True) -> float:
+    """Mean IoU over the classes present (the digit classes only, by default)."""
+    ious = iou_per_class(confusion)[1:] if skip_background else iou_per_class(confusion)
+    ious = ious[~torch.isnan(ious)]
+    return float(ious.mean()) if len(ious) else math.nan
+
+
+def boundary_band(mask: torch.Tensor, width: int = 2) -> torch.Tensor:
+    """N x H x W bool: pixels within `width` px of a change of class (where blurry borders show)."""
+    m = mask.unsqueeze(1).float()
+    k = 2 * width + 1
+    hi = F.max_pool2d(m, k, stride=1, padding=width)
+    lo = -F.max_pool2d(-m, k, stride=1, padding=width)
+    return (hi != lo).squeeze(1)
+
+
+def boundary_accuracy(pred: torch.Tensor, target: torch.Tensor, width: int = 2) -> float:
+    """Pixel accuracy inside the band around the true borders (an edge-band accuracy)."""
+    band = boundary_band(target, width)
+    return float((pred[band] == target[band]).float().mean()) if band.any() else math.nan
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - mean soft Dice over classes: 2 |P * T| / (|P| + |T|) with softmax probabilities."""
+    probs = logits.softmax(dim=1)                                          # N x K x H x W
+    onehot = F.one_hot(target, logits.shape[1]).permute(0, 3, 1, 2).float()
+    inter = (probs * onehot).sum(dim=(0, 2, 3))
+    total = probs.sum(dim=(0, 2, 3)) + onehot.sum(dim=(0, 2, 3))
+    return 1 - ((2 * inter + eps) / (total + eps)).mean()
+
+
+def class_weights(num_classes: int, background: float) -> torch.Tensor:
+    """Cross-entropy weights: `background` for class 0, 1 for the others. Background is ~93 % of the pixels;
+    down-weighting it makes a confused digit cost as much as it should."""
+    weights = torch.ones(num_classes)
+    weights[0] = background
+    return weights
+
+
+def segmentation_loss(name: str, logits: torch.Tensor, target: torch.Tensor, background_weight: float = 1.0
+                      ) -> torch.Tensor:
+    """Per-pixel cross-entropy (background weighted), soft Dice, or their sum."""
+    weight = class_weights(logits.shape[1], background_weight) if background_weight != 1.0 else None
+    if name == "cross-entropy":
+        return F.cross_entropy(logits, target, weight=weight)
+    if name == "dice":
+        return dice_loss(logits, target)
+    return F.cross_entropy(logits, target, weight=weight) + dice_loss(logits, target)
+
+
+# ------------------------------------------------------------------ the run
+
+
+@dataclass(frozen=True)
+class SegConfig:
+    """One segmenter training run, fully described (hashable: a cache key and a run label)."""
+
+    skips: bool = True            # U-Net (True) or the same encoder-decoder without skip connections
+    mode: str = "digits"          # 'digits': background + 10 classes; 'foreground': background / ink
+    loss: str = "cross-entropy"
+    base: int = 16                # channels of the first level (doubling per level)
+    depth: int = 3                # poolings: the canvas must be a multiple of 2**depth
+    train_scenes: int = 2000
+    val_scenes: int = 200
+    canvas: int = 64
+    max_digits: int = 4
+    scene_seed: int = 0
+    epochs: int = 6
+    batch_size: int = 32
+    lr: float = 3e-3              # Adam
+    background_weight: float = 0.1  # cross-entropy weight of the background class (the digits weigh 1)
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise InvalidConfig naming the first value that cannot run."""
+        checks = [
+            (self.mode in MODES, f"mode must be one of {', '.join(MODES)}"),
+            (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}"),
+            (4 <= self.base <= 64, f"base channels must be 4 .. 64, not {self.base}"),
+            (1 <= self.depth <= 4, f"depth must be 1 .. 4, not {self.depth}"),
+            (16 <= self.train_scenes <= 10_000, f"training scenes must be 16 .. 10,000, not {self.train_scenes}"),
+            (1 <= self.val_scenes <= 2_000, f"validation scenes must be 1 .. 2,000, not {self.val_scenes}"),
+            (32 <= self.canvas <= 256 and self.canvas % 2 ** self.depth == 0,
+             f"canvas must be 32 .. 256 and a multiple of 2**depth = {2 ** self.depth}, not {self.canvas}"),
+            (1 <= self.max_digits <= 10, f"digits per scene must be 1 .. 10, not {self.max_digits}"),
+            (1 <= self.epochs <= 100, f"epochs must be 1 .. 100, not {self.epochs}"),
+            (1 <= self.batch_size <= 256, f"batch size must be 1 .. 256, not {self.batch_size}"),
+            (math.isfinite(self.lr) and 0 < self.lr <= 1, f"learning rate must be in (0, 1], not {self.lr}"),
+            (math.isfinite(self.background_weight) and 0 < self.background_weight <= 1,
+             f"background weight must be in (0, 1], not {self.background_weight}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InvalidConfig(message)
+
+    @property
+    def num_classes(self) -> int:
+        """Output channels: 11 or 2."""
+        return len(class_names(self.mode))
+
+    def scenes(self, split: str) -> SceneConfig:
+        """The scene generator's settings for a split."""
+        count = self.train_scenes if split == "train" else self.val_scenes
+        return SceneConfig(split=split, count=count, seed=self.scene_seed, canvas=self.canvas,
+                           max_digits=self.max_digits)
+
+    def build(self) -> UNet:
+        """A fresh network of this config (seeded by the caller)."""
+        return UNet(1, self.num_classes, self.base, self.depth, self.skips)
+
+
+@dataclass(frozen=True)
+class SegRecord:
+    """One thing that happened: a 'step' (batch loss) or an 'epoch' (validation metrics), or 'diverged'."""
+
+    kind: str
+    epoch: int
+    step: int
+    train_loss: float = math.nan
+    val_loss: float = math.nan
+    pixel_acc: float = math.nan
+    miou: float = math.nan          # mean IoU over the digit classes (background left out)
+    boundary_acc: float = math.nan  # accuracy within 2 px of the true borders
+    class_iou: tuple[float, ...] = ()
+    seconds: float = 0.0
+    message: str = ""
+
+
+@lru_cache(maxsize=8)
+def cached_scenes(cfg: SceneConfig) -> Scenes:
+    """Scenes are pure functions of their config: generate each set once per process (read-only)."""
+    return scenes_from_config(cfg)
+
+
+def target_masks(scenes: Scenes, mode: str) -> torch.Tensor:
+    """N x H x W class targets for a mode (foreground collapses the digit classes into 1)."""
+    return scenes.masks if mode == "digits" else (scenes.masks > 0).long()
+
+
+@torch.no_grad()
+def predict_masks(model: nn.Module, images: torch.Tensor, batch: int = 64) -> torch.Tensor:
+    """N x H x W predicted classes (eval mode, restored afterwards)."""
+    with eval_mode(model):
+        return torch.cat([model(images[i:i + batch]).argmax(1) for i in range(0, len(images), batch)])
+
+
+def evaluate_segmenter(model: nn.Module, scenes: Scenes, mode: str, loss: str = "cross-entropy") -> dict:
+    """Validation loss, pixel accuracy, per-class IoU, mIoU (digit classes) and boundary accuracy."""
+    target = target_masks(scenes, mode)
+    k = len(class_names(mode))
+    with eval_mode(model), torch.no_grad():
+        logits = torch.cat([model(scenes.images[i:i + 64]) for i in range(0, len(scenes), 64)])
+    pred = logits.argmax(1)
+    confusion = confusion_matrix(pred, target, k)
+    return {"val_loss": float(segmentation_loss(loss, logits, target)),
+            "pixel_acc": float((pred == target).float().mean()),
+            "class_iou": tuple(float(v) for v in iou_per_class(confusion)),
+            "miou": mean_iou(confusion), "boundary_acc": boundary_accuracy(pred, target)}
+
+
+class SegmentationRun:
+    """A segmenter, its optimizer and its scenes; `records()` trains and yields SegRecords."""
+
+    def __init__(self, config: SegConfig) -> None:
+        config.validate()
+        self.config = config
+        seed_everything(config.seed)
+        self.model = config.build()
+        self.optimizer = make_optimizer(self.model.parameters(), OptimizerConfig("adam", lr=config.lr))
+        self.train = cached_scenes(config.scenes("train"))
+        self.val = cached_scenes(config.scenes("val"))
+        self._targets = target_masks(self.train, config.mode)
+        self._order = torch.Generator().manual_seed(config.seed)
+        self.history: list[SegRecord] = []
+        self.epoch = self.step = 0
+        self.status = "ready"
+        self._elapsed = 0.0
+
+    def records(self, epochs: int | None = None) -> Iterator[SegRecord]:
+        """Train `epochs` more epochs (default: the config's), yielding step and epoch records."""
+        cfg = self.config
+        if self.status == "diverged":
+            return
+        self.status = "running"
+        start = time.perf_counter() - self._elapsed
+        for _ in range(epochs or cfg.epochs):
+            self.epoch += 1
+            self.model.train()
+            order = torch.randperm(len(self.train), generator=self._order)
+            losses = []
+            for first in range(0, len(order), cfg.batch_size):
+                idx = order[first:first + cfg.batch_size]
+                logits = self.model(self.train.images[idx])                  # B x K x H x W
+                loss = segmentation_loss(cfg.loss, logits, self._targets[idx], cfg.background_weight)
+                value = loss.item()
+                self._elapsed = time.perf_counter() - start
+                if not math.isfinite(value):
+                    self.status = "diverged"
+                    record = SegRecord("diverged", self.epoch, self.step, seconds=self._elapsed,
+                                       message=f"Diverged at step {self.step + 1}: the loss became {value}. "
+                                               "Try a smaller learning rate.")
+                    self.history.append(record)
+                    yield record
+                    return
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.step += 1
+                losses.append(value)
+                record = SegRecord("step", self.epoch, self.step, train_loss=value, seconds=self._elapsed)
+                self.history.append(record)
+                yield record
+            metrics = evaluate_segmenter(self.model, self.val, cfg.mode, cfg.loss)
+            self._elapsed = time.perf_counter() - start
+            record = SegRecord("epoch", self.epoch, self.step, train_loss=sum(losses) / len(losses),
+                               seconds=self._elapsed, **metrics)
+            self.history.append(record)
+            yield record
+        self.status = "finished"
+
+    def checkpoint(self) -> bytes:
+        """The weights, the config and the history as one torch.save file."""
+        return segmenter_checkpoint_bytes(self.model, self.config, self.history)
+
+
+def segmenter_checkpoint_bytes(model: nn.Module, config: SegConfig, history: list[SegRecord] | None = None) -> bytes:
+    """A checkpoint that load_segmenter reads back (plain tensors and JSON text: weights_only-safe)."""
+    meta = {"format": CHECKPOINT_FORMAT, "config": asdict(config),
+            "history": [asdict(r) for r in epoch_records(history or [])]}
+    buffer = io.BytesIO()
+    torch.save({"meta": json.dumps(meta), "state_dict": model.state_dict()}, buffer)
+    return buffer.getvalue()
+
+
+def load_segmenter(data: bytes) -> tuple[UNet, SegConfig]:
+    """Rebuild a segmenter from checkpoint bytes; another model's checkpoint is refused naming the layers."""
+    try:
+        payload = torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as exc:
+        raise CheckpointError("This file is not a readable PyTorch checkpoint.") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("meta"), str):
+        raise CheckpointError("This checkpoint was not saved by the Segmentation page (no segmenter metadata).")
+    try:
+        meta = json.loads(payload["meta"])
+        known = {f.name for f in fields(SegConfig)}
+        config = SegConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        config.validate()
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"The segmenter metadata is malformed: {str(exc)[:80]}") from exc
+    if meta.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError("This checkpoint was not saved by the Segmentation page.")
+    model = config.build()
+    state = payload.get("state_dict")
+    if not isinstance(state, dict):
+        raise CheckpointError("The checkpoint has no state dict.")
+    problem = describe_mismatch(model, state)
+    if problem:
+        raise CheckpointError(f"This checkpoint does not fit the segmenter it describes: {problem}")
+    model.load_state_dict(state)
+    return model.eval(), config
+
+
+
+def class_gradcam(model: UNet, image: torch.Tensor, class_index: int, layer: str = "bottleneck"
+                  ) -> tuple[torch.Tensor, int]:
+    """Grad-CAM for a segmentation class: the gradient of the summed logits of every pixel predicted as
+    `class_index`, pooled per channel of `layer`, weighting that layer's maps (ReLU, upsampled to the input).
+    Returns an H x W map in [0, 1] and how many pixels were predicted as the class (0: an all-zero map)."""
+    with eval_mode(model), torch.enable_grad(), capture_forward(model, [layer], keep_graph=True) as calls:
+        logits = model(image)                                   # 1 x K x H x W
+        chosen = logits.argmax(1, keepdim=True) == class_index  # 1 x 1 x H x W
+        pixels = int(chosen.sum())
+        if pixels == 0:
+            return torch.zeros(image.shape[-2:]), 0
+        (logits[:, class_index:class_index + 1] * chosen).sum().backward()
+        maps = calls[-1].output                                 # 1 x C x h x w
+        weights = maps.grad.mean(dim=(2, 3), keepdim=True)      # one weight per channel
+        cam = F.relu((weights * maps).sum(1, keepdim=True)).detach()
+    cam = F.interpolate(cam, size=image.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
+    return cam / cam.max() if cam.max() > 0 else cam, pixels
+
+
+def pixel_receptive_field(model: UNet, image: torch.Tensor, row: int, col: int) -> torch.Tensor:
+    """Effective receptive field of one output pixel: |d logit(predicted class at (row, col)) / d input|,
+    normalized to [0, 1] (H x W). In a U-Net it reaches as far as the bottleneck sees."""
+    with eval_mode(model), torch.enable_grad():
+        x = image.clone().requires_grad_(True)
+        logits = model(x)
+        k = int(logits[0, :, row, col].argmax())
+        logits[0, k, row, col].backward()
+    grad = x.grad[0].abs().sum(0)
+    return grad / grad.max() if grad.max() > 0 else grad
+
+
+def theoretical_receptive_field(depth: int) -> int:
+    """Side of the input window one output pixel can see: each level's two 3x3 convs add 4 px at its scale."""
+    side, jump = 1, 1
+    for _ in range(depth):      # encoder: two 3x3 convs then a 2x2 pool per level
+        side += 4 * jump
+        side += jump
+        jump *= 2
+    side += 4 * jump            # bottleneck
+    for _ in range(depth):      # decoder: 2x2 stride-2 transposed conv, then two 3x3 convs
+        jump //= 2
+        side += jump + 4 * jump
+    return side
+
+# Background black, then ten distinct colours (the digit classes 0-9): the page's legend uses the same list.
+MASK_PALETTE = ((0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
+                (145, 30, 180), (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212))
+
+
+def mask_to_rgb(mask: torch.Tensor) -> np.ndarray:
+    """H x W class indices -> H x W x 3 uint8 picture in MASK_PALETTE colours."""
+    palette = np.array(MASK_PALETTE, dtype=np.uint8)
+    return palette[mask.clamp(0, len(MASK_PALETTE) - 1).numpy()]
+
+
+def side_by_side(runs: dict[str, SegmentationRun]) -> Iterator[tuple[str, SegRecord]]:
+    """Advance every run one step in turn (each keeps its own seeded order), yielding (label, record)."""
+    streams = {label: run.records() for label, run in runs.items()}
+    while streams:
+        for label in list(streams):
+            record = next(streams[label], None)
+            if record is None:
+                del streams[label]
+            else:
+                yield label, record
+
+
+def fit_to_network(image: torch.Tensor, depth: int) -> tuple[torch.Tensor, str]:
+    """Pad a 1 x 1 x H x W image (zeros = background) to multiples of 2**depth; says what it did."""
+    multiple = 2 ** depth
+    h, w = image.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if not ph and not pw:
+        return image, ""
+    padded = F.pad(image, (0, pw, 0, ph))
+    return padded, (f"Padded from {h} x {w} to {h + ph} x {w + pw} pixels (a multiple of {multiple}: the network "
+                    f"halves the size {depth} times).")

@@ -1,0 +1,41 @@
+"""Semantic segmentation: how a network that shrinks the image grows it back, and why skips matter."""
+import streamlit as st
+
+from pages.common.segmentation_ui import (STATE, architecture_section, config_widgets, data_section,
+                                          larger_scene_section, train_section, why_section)
+from pages.common.upsampling_ui import explorer
+from pages.common.pretrained_seg_ui import pretrained_section
+
+st.title("🎨 Semantic segmentation")
+st.caption("A class for every pixel. The network halves the image with pooling and grows it back with "
+           "transposed convolutions; a U-Net also hands each decoder level the encoder's maps of the same size.")
+
+train_tab, grow_tab, why_tab, any_size_tab, pretrained_tab = st.tabs(
+    ["Skips on vs off", "Growing an image back", "Why a pixel got its class", "Any input size",
+     "Pretrained segmenters"])
+
+with train_tab:
+    config = config_widgets()
+    train_section(config)
+    with st.expander("The data: digit scenes and their masks", expanded=STATE not in st.session_state):
+        data_section(config)
+    architecture_section(config)
+
+with grow_tab:
+    explorer()
+
+with why_tab:
+    if st.session_state.get(STATE):
+        why_section(st.session_state[STATE])
+    else:
+        st.info("Train the networks first (tab 'Skips on vs off'): these views explain a trained model.")
+
+with any_size_tab:
+    if st.session_state.get(STATE):
+        larger_scene_section(st.session_state[STATE])
+    else:
+        st.info("Train the networks first (tab 'Skips on vs off'); a fully convolutional network then runs on "
+                "any input size.")
+
+with pretrained_tab:
+    pretrained_section()

@@ -1,0 +1,111 @@
+"""What a lesson link's value may be for a widget, and how a widget value is written in a link (no streamlit).
+
+`check_value` mirrors the bounds Streamlit's own widgets apply (so a value is refused *before* the widget reads
+it, with a reason the page can show); `to_param` writes a value the way a bound widget writes it.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+MAX_VALUE_CHARS = 200  # a longer value is "oversized"
+MAX_LIST_ITEMS = 64
+MAX_NUMBER = 1e15  # number inputs without their own bounds
+
+
+def _as_number(text: str, integer: bool, low: float, high: float) -> tuple[float | None, str]:
+    try:
+        value = float(text)
+    except ValueError:
+        return None, "is not a number"
+    if not math.isfinite(value):
+        return None, "is not a finite number"
+    if integer and value != int(value):
+        return None, "is not a whole number"
+    if value < low or value > high:
+        return None, f"is outside {low:g} to {high:g}"
+    return value, ""
+
+
+def check_value(widget: str, raw: str | list[str], args: dict[str, Any]) -> str:
+    """Why a link value cannot be used by this widget ('' when it can); args are the widget's arguments."""
+    values = raw if isinstance(raw, list) else [raw]
+    if len(values) > MAX_LIST_ITEMS or any(len(v) > MAX_VALUE_CHARS for v in values):
+        return "is too long"
+    if widget in ("slider", "number_input"):
+        default = args.get("value", args.get("min_value"))
+        is_range = isinstance(default, (list, tuple))
+        if len(values) != (2 if is_range else 1):
+            return "has the wrong number of values"
+        sample = [args.get("min_value"), args.get("max_value"), *(default if is_range else [default]),
+                  args.get("step")]
+        integer = all(isinstance(v, int) and not isinstance(v, bool) for v in sample if v is not None)
+        low = args.get("min_value")
+        high = args.get("max_value")
+        if widget == "slider":  # Streamlit's slider defaults: 0..100 (ints) or 0..1 (floats)
+            low = 0 if low is None else low
+            high = (100 if integer else 1.0) if high is None else high
+        low = -MAX_NUMBER if low is None else low
+        high = MAX_NUMBER if high is None else high
+        for text in values:
+            _, why = _as_number(text, integer, float(low), float(high))
+            if why:
+                return why
+        return ""
+    if widget in ("checkbox", "toggle"):
+        return "" if len(values) == 1 and values[0].lower() in ("true", "false") else "is not true or false"
+    if widget in ("selectbox", "radio", "select_slider", "multiselect", "pills", "segmented_control"):
+        options = list(args.get("options") or [])
+        fmt: Callable[[Any], str] = args.get("format_func") or str
+        labels = {fmt(o) for o in options} | {str(o) for o in options}
+        if widget == "select_slider":
+            default = args.get("value")
+            expected = 2 if isinstance(default, (list, tuple)) else 1
+            if len(values) != expected:
+                return "has the wrong number of values"
+        elif widget not in ("multiselect",) and len(values) != 1:
+            return "has more than one value"
+        unknown = [v for v in values if v not in labels]
+        if unknown:
+            return "is not one of the choices"
+        max_selections = args.get("max_selections")
+        if widget == "multiselect" and max_selections is not None and len(values) > max_selections:
+            return f"selects more than {max_selections}"
+        return ""
+    if widget in ("text_input", "text_area"):
+        limit = args.get("max_chars") or MAX_VALUE_CHARS
+        return "is too long" if len(values) != 1 or len(values[0]) > limit else ""
+    return "cannot be set from a link"
+
+
+def to_param(widget: str, value: Any, args: dict[str, Any]) -> str | list[str]:
+    """How a widget value is written in the address (Streamlit's own format for bound widgets)."""
+    fmt: Callable[[Any], str] = args.get("format_func") or str
+    if isinstance(value, bool):
+        return str(value).lower()
+    if widget in ("selectbox", "radio", "select_slider", "multiselect", "pills", "segmented_control"):
+        return [fmt(v) for v in value] if isinstance(value, (list, tuple)) else fmt(value)
+
+    def number(v: Any) -> str:
+        return str(int(v)) if isinstance(v, float) and math.isfinite(v) and v == int(v) else str(v)
+
+    return [number(v) for v in value] if isinstance(value, (list, tuple)) else number(value)
+
+
+def default_value(widget: str, args: dict[str, Any]) -> Any:
+    """The value a widget shows when nothing set it (from its arguments)."""
+    if widget in ("selectbox", "radio"):
+        options = list(args.get("options") or [])
+        index = args.get("index", 0)
+        return options[index] if options and index is not None else None
+    if widget in ("multiselect",):
+        return list(args.get("default") or [])
+    if widget == "select_slider":
+        options = list(args.get("options") or [])
+        return args.get("value", options[0] if options else None)
+    if widget in ("checkbox", "toggle"):
+        return bool(args.get("value", False))
+    if widget == "number_input" and args.get("value", "min") == "min":
+        return args.get("min_value", 0.0)
+    return args.get("value", args.get("min_value"))

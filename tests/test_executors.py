@@ -1,0 +1,156 @@
+"""cnn_core.experiments.executors: the same records wherever a run executes; Stop, dead workers, no orphans."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnn_core import OptimizerConfig, TrainConfig
+from cnn_core.experiments.executors import (InProcessExecutor, LocalProcessPool, choose_executor, strip_timing,
+                                            wait_all)
+
+CONFIGS = {
+    "sgd": TrainConfig(model="lenet5-modern", per_class=20, epochs=2, batch_size=32, seed=3, device="cpu",
+                       optimizer=OptimizerConfig("sgd", lr=0.05)),
+    "adam": TrainConfig(model="lenet5-modern", per_class=20, epochs=2, batch_size=32, seed=3, device="cpu",
+                        optimizer=OptimizerConfig("adam", lr=1e-3)),
+}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool = LocalProcessPool(workers=2)
+    yield pool
+    pool.close()
+
+
+def in_process_histories(configs):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers compute with one thread each: same kernels, same sums
+    try:
+        return wait_all(InProcessExecutor().submit(configs))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_local_processes_give_the_same_records_as_in_process(pool):
+    reference = in_process_histories(CONFIGS)
+    submission = pool.submit(CONFIGS)
+    remote = wait_all(submission)
+    assert set(remote) == set(CONFIGS)
+    for label in CONFIGS:
+        assert [strip_timing(r) for r in remote[label]] == [strip_timing(r) for r in reference[label]]
+        assert submission.outcomes[label].status == "finished"
+        assert set(submission.outcomes[label].state) == {k for k in submission.outcomes[label].state}
+    steps = [r for r in remote["adam"] if r.kind == "step"]
+    assert len(steps) == 2 * 7  # 200 images / batch 32 = 7 steps per epoch, 2 epochs
+
+
+def test_stop_reaches_the_worker_and_frees_it(pool):
+    configs = {"long": CONFIGS["sgd"].__class__(**{**CONFIGS["sgd"].__dict__, "epochs": 50})}
+    submission = pool.submit(configs)
+    seen = 0
+    for _label, record in submission:
+        seen += 1
+        if seen == 3:
+            submission.cancel()
+    assert submission.outcomes["long"].status == "stopped"
+    assert seen < 50 * 7
+    # the freed worker takes the next run at once
+    again = wait_all(pool.submit({"sgd": CONFIGS["sgd"]}))
+    assert sum(r.kind == "epoch" for r in again["sgd"]) == 2
+
+
+def test_twenty_quick_stops_leave_no_orphan_process(pool):
+    before = sorted(pool.pids())
+    for _ in range(20):
+        submission = pool.submit(CONFIGS)
+        submission.cancel()
+        wait_all(submission, timeout=60)
+    time.sleep(0.5)
+    children = [int(p) for p in os.listdir("/proc") if p.isdigit() and _parent(int(p)) == os.getpid()]
+    workers = set(pool.pids())
+    assert sorted(pool.pids()) == before  # the same two workers: none died, none was added
+    assert workers <= set(children)
+    assert len([c for c in children if _is_spawned_worker(c)]) == len(workers)
+
+
+def test_a_killed_worker_fails_its_run_and_the_others_go_on(pool):
+    configs = {"victim": CONFIGS["sgd"].__class__(**{**CONFIGS["sgd"].__dict__, "epochs": 40}),
+               "survivor": CONFIGS["adam"]}
+    submission = pool.submit(configs)
+    killed = False
+    histories: dict[str, list] = {}
+    for label, record in submission:
+        histories.setdefault(label, []).append(record)
+        if label == "victim" and not killed:
+            busy = [w for w in pool._pool if w.run_id is not None and pool._running[w.run_id].label == "victim"]
+            os.kill(busy[0].process.pid, signal.SIGKILL)
+            killed = True
+    assert submission.outcomes["victim"].status == "failed"
+    assert "died" in submission.outcomes["victim"].message
+    assert submission.outcomes["survivor"].status == "finished"
+    assert sum(r.kind == "epoch" for r in histories["survivor"]) == 2
+    assert all(w.process.is_alive() for w in pool._pool) and len(pool._pool) == 2
+
+
+def test_choose_executor_uses_processes_only_for_several_runs_and_free_cores(monkeypatch):
+    monkeypatch.delenv("CNN_PLAYGROUND_RAY_ADDRESS", raising=False)
+    assert choose_executor(1, free_cores=2).executor.name == "in-process"
+    assert choose_executor(3, free_cores=1).executor.name == "in-process"
+    monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "in-process")
+    assert choose_executor(3, free_cores=2).executor.name == "in-process"
+
+
+def test_a_ray_address_that_does_not_answer_falls_back_with_a_note():
+    pytest.importorskip("ray", reason="Ray is an optional extra (requirements-cluster.txt)")
+    # In a child process: a failed Ray Client connection leaves process-global state behind.
+    code = ("import cnn_core.experiments.ray_executor as rex, cnn_core.experiments.executors as ex\n"
+            "rex.CONNECT_TIMEOUT_S = 3.0\n"
+            "choice = ex.choose_executor(1)\n"
+            "print(choice.executor.name, '|', choice.note)\n")
+    env = {**os.environ, "CNN_PLAYGROUND_RAY_ADDRESS": "ray://127.0.0.1:9"}  # nothing listens on port 9
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
+                            cwd=Path(__file__).resolve().parent.parent)
+    name, note = result.stdout.strip().splitlines()[-1].split(" | ")
+    assert name == "in-process"
+    assert "ray://127.0.0.1:9" in note and "Running on this server instead" in note
+
+
+@pytest.mark.slow
+def test_ray_streams_the_same_records_as_in_process():
+    ray = pytest.importorskip("ray", reason="Ray is an optional extra (requirements-cluster.txt)")
+    from cnn_core.experiments.ray_executor import RayExecutor, connect
+    connect("local", num_cpus=2, object_store_memory=80 * 2**20)
+    try:
+        configs = {"adam": CONFIGS["adam"]}
+        reference = in_process_histories(configs)
+        submission = RayExecutor().submit(configs)
+        remote = wait_all(submission)
+        assert [strip_timing(r) for r in remote["adam"]] == [strip_timing(r) for r in reference["adam"]]
+        assert submission.outcomes["adam"].status == "finished"
+    finally:
+        ray.shutdown()
+
+
+def _parent(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _is_spawned_worker(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"multiprocessing" in handle.read() and b"resource_tracker" not in open(
+                f"/proc/{pid}/cmdline", "rb").read()
+    except OSError:
+        return False

@@ -1,0 +1,129 @@
+"""cnn_core.vision.segmentation: U-Net shapes, IoU against torchmetrics, a loss that falls, checkpoints."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torchmetrics.classification import MulticlassJaccardIndex
+
+from cnn_core.errors import CheckpointError, InvalidConfig
+from cnn_core.vision import segmentation as seg
+
+TINY = seg.SegConfig(base=4, depth=2, train_scenes=48, val_scenes=16, canvas=32, max_digits=2, epochs=3,
+                     batch_size=16, lr=1e-2)
+
+
+@pytest.mark.parametrize("skips", [True, False])
+def test_unet_gives_a_score_per_pixel_for_any_multiple_of_its_stride(skips):
+    model = seg.UNet(1, 11, base=8, depth=3, skips=skips)
+    for side in (32, 64, 96):
+        assert model(torch.zeros(2, 1, side, side)).shape == (2, 11, side, side)
+
+
+def test_the_network_without_skips_is_the_same_network_minus_the_concatenated_channels():
+    with_skips = sum(p.numel() for p in seg.UNet(1, 11, 8, 3, True).parameters())
+    without = sum(p.numel() for p in seg.UNet(1, 11, 8, 3, False).parameters())
+    # each decoder's first conv sees w more input channels with skips: 3 x 3 x w x w more weights per level
+    assert with_skips - without == sum(9 * w * w for w in (8, 16, 32))
+
+
+def test_iou_and_miou_equal_torchmetrics():
+    gen = torch.Generator().manual_seed(0)
+    target = torch.randint(0, 11, (4, 32, 32), generator=gen)
+    pred = torch.where(torch.rand(4, 32, 32, generator=gen) < 0.7, target,
+                       torch.randint(0, 11, (4, 32, 32), generator=gen))
+    confusion = seg.confusion_matrix(pred, target, 11)
+    reference = MulticlassJaccardIndex(num_classes=11, average="none")(pred, target)
+    assert torch.allclose(seg.iou_per_class(confusion).float(), reference, atol=1e-6)
+    assert seg.mean_iou(confusion) == pytest.approx(float(reference[1:].mean()), abs=1e-6)
+    assert seg.mean_iou(confusion, skip_background=False) == pytest.approx(
+        float(MulticlassJaccardIndex(num_classes=11, average="macro")(pred, target)), abs=1e-6)
+
+
+def test_an_absent_class_is_left_out_of_the_mean():
+    target = torch.zeros(1, 4, 4, dtype=torch.long)
+    target[0, :2] = 3
+    confusion = seg.confusion_matrix(target.clone(), target, 11)
+    assert math.isnan(float(seg.iou_per_class(confusion)[5]))
+    assert seg.mean_iou(confusion) == 1.0
+
+
+def test_boundary_band_and_accuracy():
+    mask = torch.zeros(1, 10, 10, dtype=torch.long)
+    mask[0, 3:7, 3:7] = 1
+    band = seg.boundary_band(mask, width=1)
+    assert band[0, 5, 5].item() is False and band[0, 3, 3].item() is True and band[0, 0, 0].item() is False
+    blurred = torch.zeros_like(mask)  # predicts background everywhere
+    assert seg.boundary_accuracy(mask, mask) == 1.0
+    assert 0 < seg.boundary_accuracy(blurred, mask) < 1
+
+
+def test_dice_loss_is_zero_for_a_perfect_confident_prediction_and_differentiable():
+    target = torch.randint(0, 3, (2, 8, 8), generator=torch.Generator().manual_seed(1))
+    perfect = torch.nn.functional.one_hot(target, 3).permute(0, 3, 1, 2).float() * 50
+    assert seg.dice_loss(perfect, target).item() == pytest.approx(0.0, abs=1e-4)
+    logits = torch.zeros(2, 3, 8, 8, requires_grad=True)
+    seg.segmentation_loss("cross-entropy + dice", logits, target).backward()
+    assert logits.grad.abs().sum() > 0
+
+
+def test_a_short_run_learns_and_repeats_with_its_seed():
+    runs = [seg.SegmentationRun(TINY) for _ in range(2)]
+    histories = [[r for r in run.records()] for run in runs]
+    epochs = [r for r in histories[0] if r.kind == "epoch"]
+    assert len(epochs) == 3 and len([r for r in histories[0] if r.kind == "step"]) == 3 * 3
+    steps = [r.train_loss for r in histories[0] if r.kind == "step"]
+    assert steps[-1] < steps[0]
+    assert [r.train_loss for r in histories[0]] == [r.train_loss for r in histories[1]]
+    assert len(epochs[-1].class_iou) == 11 and 0 <= epochs[-1].pixel_acc <= 1
+
+
+def test_checkpoints_round_trip_and_another_models_is_refused():
+    run = seg.SegmentationRun(TINY)
+    model, config = seg.load_segmenter(run.checkpoint())
+    assert config == TINY
+    x = run.val.images[:2]
+    run.model.eval()
+    assert torch.equal(model(x), run.model(x))
+    other = seg.segmenter_checkpoint_bytes(seg.UNet(1, 11, 4, 2, skips=False), TINY)
+    with pytest.raises(CheckpointError, match="different shapes: dec"):
+        seg.load_segmenter(other)
+    with pytest.raises(CheckpointError, match="not a readable"):
+        seg.load_segmenter(b"not a checkpoint")
+
+
+def test_bad_settings_are_refused_with_the_reason():
+    with pytest.raises(InvalidConfig, match="multiple of 2\\*\\*depth = 8"):
+        seg.SegConfig(canvas=36, depth=3).validate()
+    with pytest.raises(InvalidConfig, match="loss must be one of"):
+        seg.SegConfig(loss="focal").validate()
+
+
+def test_odd_sized_inputs_are_padded_and_it_says_so():
+    padded, note = seg.fit_to_network(torch.zeros(1, 1, 50, 61), depth=3)
+    assert padded.shape[-2:] == (56, 64) and "50 x 61 to 56 x 64" in note
+    same, none = seg.fit_to_network(torch.zeros(1, 1, 64, 64), depth=3)
+    assert same.shape[-1] == 64 and none == ""
+
+
+def test_class_gradcam_and_pixel_receptive_field():
+    run = seg.SegmentationRun(TINY)
+    for _ in run.records(1):
+        pass
+    image = run.val.images[:1]
+    with torch.no_grad():
+        predicted = run.model.eval()(image).argmax(1)
+    run.model.train()
+    present = int(predicted.flatten().mode().values)
+    cam, pixels = seg.class_gradcam(run.model, image, present)
+    assert pixels == int((predicted == present).sum()) and cam.shape == (32, 32) and float(cam.max()) <= 1.0
+    missing, none = seg.class_gradcam(run.model, image, 10 if present != 10 else 9)
+    if none == 0:
+        assert float(missing.abs().sum()) == 0.0
+    assert all(m.training for m in run.model.modules())  # every submodule's train flag restored
+    erf = seg.pixel_receptive_field(run.model, image, 16, 16)
+    rows, cols = torch.nonzero(erf > 0, as_tuple=True)
+    half = seg.theoretical_receptive_field(TINY.depth) // 2
+    assert erf[16, 16] > 0 or len(rows) > 0
+    assert int((rows - 16).abs().max()) <= half + 1 and int((cols - 16).abs().max()) <= half + 1
