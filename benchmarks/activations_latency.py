@@ -25,9 +25,9 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.inspect.feature_maps import analyze
 from cnn_core.data.images import load_image
 from cnn_core.data.preprocess import prepare
+from cnn_core.inspect.feature_maps import analyze
 from cnn_core.training.zoo import load_efficientnet_lite0, load_lenet5
 
 

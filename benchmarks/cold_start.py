@@ -20,17 +20,8 @@ import argparse
 import time
 from pathlib import Path
 
-from browser_bench import (
-    ARM_RERUN,
-    CHROMIUM_ARGS,
-    EXCEPTION,
-    TITLE_CHANGED,
-    VIEWPORT,
-    Server,
-    find_chromium,
-    machine,
-    median,
-)
+from browser_bench import (ARM_RERUN, CHROMIUM_ARGS, EXCEPTION, TITLE_CHANGED, VIEWPORT, Server, find_chromium, machine,
+                           median)
 
 
 def hello_script() -> str:

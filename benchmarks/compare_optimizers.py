@@ -33,12 +33,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from minimal_loop import minimal_train  # noqa: E402
+
 from cnn_core import TrainConfig, load_dataset  # noqa: E402
 from cnn_core.experiments.compare import compare, optimizer_configs  # noqa: E402
 from cnn_core.experiments.executors import LocalProcessPool, wait_all  # noqa: E402
-from cnn_core.training.optimizers import configure  # noqa: E402
 from cnn_core.training import build_initialized_model  # noqa: E402
-from minimal_loop import minimal_train  # noqa: E402
+from cnn_core.training.optimizers import configure  # noqa: E402
 
 SETTINGS = [("sgd", 0.01), ("sgd", 0.05), ("sgd", 0.1), ("adam", 3e-4), ("adam", 1e-3), ("adam", 3e-3)]
 

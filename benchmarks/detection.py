@@ -60,7 +60,7 @@ def mtcnn_time() -> None:
 def detector(epochs: int | None) -> None:
     """Train the default detector; evaluate on held-out test scenes (digits of the test split)."""
     config = DetectConfig() if epochs is None else replace(DetectConfig(), epochs=epochs)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     run = DetectionRun(config)
     for record in run.records():
         if record.kind == "epoch":
@@ -68,14 +68,16 @@ def detector(epochs: int | None) -> None:
                   f"class {record.classes:.3f}), val mAP@0.5 {record.val_map50:.3f}, {record.seconds:.1f} s", flush=True)
         elif record.kind == "diverged":
             print("  diverged:", record.message)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     test = cached_scenes(replace(config.scenes("test"), count=500))
     metrics = evaluate_detector(run.model, test, config.score_threshold, config.nms_iou)
-    print(f"(scene generation + training, {config.train_scenes} scenes x {config.epochs} epochs; test: 500 scenes)")
+    print(f"(scene generation + training, {config.train_scenes} scenes x {config.epochs} epochs; test: 500 scenes; "
+          f"CPU time {cpu:.1f} s, load average now {os.getloadavg()[0]:.1f})")
     print(f"detector: mAP@0.5 {metrics['map_50']:.3f}, mAP@[.5:.95] {metrics['map']:.3f} in {seconds:.1f} s")
 
 
 def main() -> None:
+    """Parse the flags, print the machine line, then the three figures (the detector's line last)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=None)

@@ -13,9 +13,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cnn_core import TrainConfig, TrainingRun, load_dataset
-from cnn_core.training.evaluation import evaluate_split
 from cnn_core.experiments.sanity import gradient_norms_check, initial_loss_check, overfit_batch_check
 from cnn_core.experiments.tuning import grid_configs, lr_range_test, search
+from cnn_core.training.evaluation import evaluate_split
 
 
 def timed(label: str, action):

@@ -21,9 +21,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from minimal_loop import minimal_train  # noqa: E402
+
 from cnn_core import OptimizerConfig, TrainConfig, TrainingRun, build_model, load_dataset, seed_everything  # noqa: E402
 from cnn_core.training import model_options_for  # noqa: E402
-from minimal_loop import minimal_train  # noqa: E402
 
 
 def sgemm_flops_per_second(n: int = 1024, repeats: int = 20) -> float:

@@ -1,10 +1,10 @@
 """Semantic segmentation: how a network that shrinks the image grows it back, and why skips matter."""
 import streamlit as st
 
+from pages.common.pretrained_seg_ui import pretrained_section
 from pages.common.segmentation_ui import (STATE, architecture_section, config_widgets, data_section,
                                           larger_scene_section, train_section, why_section)
 from pages.common.upsampling_ui import explorer
-from pages.common.pretrained_seg_ui import pretrained_section
 
 st.title("🎨 Semantic segmentation")
 st.caption("A class for every pixel. The network halves the image with pooling and grows it back with "

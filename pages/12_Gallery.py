@@ -5,10 +5,14 @@ import streamlit as st
 
 from cnn_core.classroom import GalleryError, GalleryStore
 from cnn_core.classroom.tables import curves_frame, entries_frame, numeric_settings, spreadsheet_safe
+from pages.common import links  # lesson links (issue 18)
 from pages.common.publish import open_gallery
 from pages.common.teacher import page_link_to, teacher_login, teacher_panel
 
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 st.set_page_config(page_title="Class gallery", page_icon="🏆", layout="wide")
+links.start_page()
 st.title("🏆 Class gallery")
 st.markdown(
     "Runs your class published from the training pages (**📤 Publish to the class gallery** under a finished "
@@ -120,7 +124,7 @@ def gallery(store: GalleryStore, teacher: bool) -> None:
     if frame.empty:
         st.info("Every run of this exercise is hidden.")
         return
-    board, chart, curves, links = st.tabs(["🏅 Leaderboard", "📈 Settings vs accuracy", "📉 Curves",
+    board, chart, curves, setup_tab = st.tabs(["🏅 Leaderboard", "📈 Settings vs accuracy", "📉 Curves",
                                            "🔗 Open a setup"])
     with board:
         leaderboard(frame)
@@ -128,7 +132,7 @@ def gallery(store: GalleryStore, teacher: bool) -> None:
         settings_chart(frame)
     with curves:
         curves_chart(entries)
-    with links:
+    with setup_tab:
         open_setup(frame)
     downloads(store)
 
@@ -139,3 +143,4 @@ if store is not None:
         gallery(store, teacher_login())
     except GalleryError as exc:
         st.error(str(exc))
+links.finish_page()

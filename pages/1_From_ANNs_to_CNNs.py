@@ -6,9 +6,12 @@ import streamlit as st
 from cnn_core.experiments import ann_vs_cnn as avc
 from cnn_core.teaching.layer_ops import to_display
 from cnn_core.training.pretrained import LENET5_MNIST, MLP_MNIST, trained_model
+from pages.common import links  # lesson links (issue 18)
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 IMAGE_SIZES = [8, 16, 28, 32, 64, 128, 224, 256, 512, 1024]
 
@@ -20,7 +23,7 @@ def trained_models() -> dict:
     return {"MLP": trained_model(MLP_MNIST), "LeNet-5": trained_model(LENET5_MNIST)}
 
 
-@st.cache_data(max_entries=16, show_spinner="Shifting the test digits and classifying them with both networks...")
+@st.cache_data(max_entries=16, show_spinner="Shifting the test digits, classifying them with both networks...")
 def translation(direction: str, mode: str, max_shift: int) -> pd.DataFrame:
     """Test accuracy of both networks for shifts 0..max_shift (cached per setting; call trained_models() first)."""
     frame, _ = avc.translation_experiment(shifts=range(0, max_shift + 1), direction=direction, mode=mode)
@@ -126,6 +129,7 @@ def translation_section() -> None:
 def main() -> None:
     """Title, intro and the two measurements."""
     st.set_page_config(page_title="From ANNs to CNNs", page_icon="🧠", layout="wide")
+    links.start_page()
     st.title("🧠 From ANNs to CNNs")
     st.caption("Fully-connected networks (ANNs) on images: they **don't scale** with the input, they **ignore the "
                "local arrangement** of pixels, and a pattern must be **learned again in every region**.")
@@ -137,3 +141,4 @@ def main() -> None:
 
 
 main()
+links.finish_page()

@@ -6,13 +6,14 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from cnn_core.errors import ArchitectureError
-from cnn_core.experiments.architectures import PRETRAINED_INPUT, PretrainedSummary, pretrained_choices, \
-    summarize_pretrained
+from cnn_core.experiments.architectures import (PRETRAINED_INPUT, PretrainedSummary, pretrained_choices,
+                                                summarize_pretrained)
 from cnn_core.inspect import codegen
 from cnn_core.models import LENET5_SPECS, MODELS, ModelOptions, build_model, lenet_differences, specs_to_json
 from pages.common import builder_ui as ui
 from pages.common.errors import friendly_errors
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
+from pages.common.widgets import JSON_UPLOAD_MB
 
 REGISTRY_SOURCE, PRETRAINED_SOURCE = "📚 Registry model", "🖼️ Pretrained (ImageNet)"
 REGISTRY = [name for name in ("lenet5-modern", "lenet5-classic", "lenet5-1998", "convnet-lecture",
@@ -112,7 +113,7 @@ def json_section(specs: tuple, input_shape: tuple[int, int, int]) -> None:
         s1, s2 = st.columns(2)
         s1.download_button("Download architecture.json", specs_to_json(specs, input_shape),
                            file_name="architecture.json", mime="application/json", key="arch_download")
-        s1.file_uploader("Load a .json file", type=["json"], key="arch_json_file", on_change=ui.load_json,
+        s1.file_uploader("Load a .json file", type=["json"], key="arch_json_file", max_upload_size=JSON_UPLOAD_MB, on_change=ui.load_json,
                          args=("arch_json_file",))
         s2.text_area("...or paste JSON", key="arch_json_text", height=140,
                      placeholder='{"input_shape": [1, 28, 28], "layers": [{"kind": "conv", ...}]}')

@@ -8,10 +8,13 @@ from cnn_core.data.preprocess import standardize
 from cnn_core.models import ACTIVATIONS
 from cnn_core.teaching import layer_ops as ops
 from cnn_core.training.pretrained import LENET5_MNIST, trained_model
+from pages.common import links  # lesson links (issue 18)
 from pages.common.basic_layers_sections import convolution_tab, photo, pooling_tab
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 DEAD_COUNT = 256  # test digits the dying-ReLU experiment runs on
 BIAS_SHIFTS = [s / 2 for s in range(-10, 1)]  # -5.0 .. 0.0
@@ -169,6 +172,7 @@ def input_tab(data) -> None:
 def main() -> None:
     """Title, intro and one tab per basic layer."""
     st.set_page_config(page_title="Basic layers", page_icon="🧩", layout="wide")
+    links.start_page()
     st.title("🧩 Basic layers")
     st.caption("The lecture's *Basic Layers* section, one tab per layer; every number is computed by PyTorch.")
     with st.expander("What each layer does"):
@@ -192,3 +196,4 @@ def main() -> None:
 
 
 main()
+links.finish_page()

@@ -12,23 +12,16 @@ from cnn_core.data.samples import SAMPLE_PHOTOS, dataset_digit, sample_photo
 from cnn_core.inspect import feature_maps as act
 from cnn_core.inspect.feature_maps import Analysis
 from cnn_core.training.digit_models import EXTRA_VISION_MODELS
-from cnn_core.training.zoo import (
-    TORCHVISION_MODELS,
-    VISION_MODELS,
-    VisionModel,
-    WeightsUnavailable,
-    depthwise_summary,
-    download_weights,
-    from_checkpoint,
-    load_vision_model,
-    torchvision_weights_cached,
-)
+from cnn_core.training.zoo import (TORCHVISION_MODELS, VISION_MODELS, VisionModel, WeightsUnavailable,
+                                   depthwise_summary, download_weights, from_checkpoint, load_vision_model,
+                                   torchvision_weights_cached)
+from pages.common import links  # lesson links (issue 18)
 from pages.common.draw_ui import DRAW_SOURCE, drawn_input, extra_model, keep, remember, warn_if_unsure
 from pages.common.errors import friendly_errors
 from pages.common.layer_viz_sections import show_tabs
 from pages.common.session_keys import SESSION_CHECKPOINTS
+from pages.common.widgets import IMAGE_TYPES, checkpoint_upload_mb
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 SOURCES = ["Sample photo", "Test digit", DRAW_SOURCE, "Upload"]
 
 
@@ -101,7 +94,7 @@ def pick_model() -> VisionModel | None:
     session_ckpts: dict = st.session_state.get(SESSION_CHECKPOINTS, {})
     options = list(VISION_MODELS) + list(EXTRA_VISION_MODELS) + [f"session:{name}" for name in session_ckpts]
     with st.expander("Use your own trained model (a checkpoint from the Train page)"):
-        ckpt_file = st.file_uploader("Checkpoint (.pt)", type=["pt", "pth"], key="lv_ckpt",
+        ckpt_file = st.file_uploader("Checkpoint (.pt)", type=["pt", "pth"], key="lv_ckpt", max_upload_size=checkpoint_upload_mb(),
                                      on_change=select_uploaded_checkpoint,
                                      help="A CNN Playground checkpoint: weights + JSON metadata (loaded weights-only). "
                                           "Models you train on the Train page appear in the list by themselves.")
@@ -211,6 +204,7 @@ def show_prediction(result, true_label: str | None) -> None:
 def main() -> None:
     """Model -> image -> preprocessing -> prediction -> the five tabs."""
     st.set_page_config(page_title="Layer visualization", page_icon="🔍", layout="wide")
+    links.start_page()
     st.title("🔍 Layer visualization")
     with st.expander("What this page shows"):
         st.markdown(
@@ -245,3 +239,4 @@ def main() -> None:
 
 
 main()
+links.finish_page()

@@ -8,12 +8,15 @@ import streamlit as st
 from cnn_core import ACTIVATIONS, INIT_SCHEMES, MODELS, OPTIMIZERS, ModelOptions, OptimizerConfig, TrainConfig
 from cnn_core.experiments.init_stats import (INIT_MODELS, InitStats, InitStatsConfig, init_statistics, spread_layers,
                                              symmetry_after_training, training_summary)
+from pages.common import links, publish  # lesson links, the class gallery (issue 18)
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
 from pages.common.experiments import run_experiment
 from pages.common.init_charts import depth_chart, ridgeline, scheme_colors
 from pages.common.state import get_dataset
 from pages.common.widgets import learning_rate_input, model_picker, seed_input
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 DEFAULT_SCHEMES = ["zeros", "normal-small", "normal-large", "xavier-normal", "kaiming-normal-fan-in"]
 
@@ -204,6 +207,7 @@ def training_tab(net: Network) -> None:
             st.caption("These results are from your last run; the settings have changed since. Train again to update.")
         with friendly_errors("Drawing the results"):
             show_training(experiment, target)
+            publish.publish_experiment(experiment, "5_Weight_Initialization.py", "weight-init", key="init_pub")
     st.info("**Why the all-zero init cannot learn (symmetry).** If every weight starts equal, every unit of a "
             "layer computes the same output and receives the same gradient, so after any number of updates the "
             "units are still identical copies: a layer of 128 units works like a single unit. With zeros it is "
@@ -216,6 +220,7 @@ def training_tab(net: Network) -> None:
 def main() -> None:
     """Title, the sidebar network, and the two tabs."""
     st.set_page_config(page_title="Weight initialization", page_icon="🎲", layout="wide")
+    links.start_page()
     st.title("🎲 Weight initialization")
     st.markdown(
         "The lecture's **Weight Initialization** section on a real network. Before training, the initial weights "
@@ -237,3 +242,4 @@ def main() -> None:
 
 
 main()
+links.finish_page()

@@ -8,11 +8,14 @@ from cnn_core.experiments.regularization import (NEAR_ZERO, REG_MODELS, REG_VARI
                                                  early_stop_events, overfit_config, preview_grid,
                                                  regularization_summary, trained_models, validation_minimum,
                                                  variant_configs, weight_histograms, weight_stats)
+from pages.common import links, publish  # lesson links, the class gallery (issue 18)
 from pages.common.charts import legend_highlight, step_loss_chart, train_val_facets
 from pages.common.errors import friendly_errors
 from pages.common.experiments import Experiment, run_experiment
 from pages.common.state import get_dataset
 from pages.common.widgets import learning_rate_input, model_picker, seed_input
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 # Measured on the default setting (benchmarks/teaching_defaults.py --regularization): final val loss 0.494 without,
 # 0.399 with dropout, 0.407 with label smoothing; final val acc 89.2 / 89.8 / 91.6 %. The former defaults (weight
@@ -168,12 +171,14 @@ def show_results(experiment: Experiment, configs: dict, base: TrainConfig) -> No
                    "training loss includes the smoothing, so it stays above 0.")
         show_overfitting(experiment, base)
         show_summary(experiment)
+        publish.publish_experiment(experiment, "6_Regularization.py", "regularization", key="reg_pub")
         weights_section(experiment, base)
 
 
 def main() -> None:
     """Title, the setting, the variants, and the side-by-side run."""
     st.set_page_config(page_title="Regularization", page_icon="🛡️", layout="wide")
+    links.start_page()
     st.title("🛡️ Regularization")
     st.markdown(
         "The lecture's **Regularization** section as an experiment. A network with many parameters and few "
@@ -205,3 +210,4 @@ def main() -> None:
 
 
 main()
+links.finish_page()

@@ -2,12 +2,13 @@
 import pandas as pd
 import streamlit as st
 
-from cnn_core import Dataset, DatasetUnavailable, MODELS, OptimizerConfig, ScheduleConfig, TrainConfig
+from cnn_core import MODELS, Dataset, DatasetUnavailable, OptimizerConfig, ScheduleConfig, TrainConfig
 from cnn_core.experiments.compare import (comparison_base, lr_schedule_frame, optimizer_configs, planned_steps,
                                           summary_table, unique_labels)
 from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, results_csv
 from cnn_core.teaching.toy_surfaces import SURFACES, Surface, compare_2d, summary_2d, surface_grid
 from cnn_core.training.optimizers import OPTIMIZERS, configure
+from pages.common import links, publish  # lesson links, the class gallery (issue 18)
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
 from pages.common.experiments import run_experiment
@@ -18,6 +19,7 @@ from pages.common.optimizer_ui import (BATCHES, BOUNDS, MODEL_CHOICES, optimizer
 from pages.common.state import get_dataset
 from pages.common.widgets import dataset_picker, model_picker, seed_input
 
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 KEY = "opt_cnn_experiment"
 # 200 per class x 2 epochs = 126 steps per run: SGD visibly learns (58 % val) while Adam is ahead (85 %), a few s
 # for both on 2 cores (benchmarks/teaching_defaults.py); at 100 per class (64 steps) SGD looked useless (28 %).
@@ -161,6 +163,7 @@ def cnn_tab() -> tuple[dict, ScheduleConfig, TrainConfig, float]:
         st.info("Press **Run the comparison**: the runs train side by side, with live curves and a Stop button.")
     else:
         show_results(experiment, configs, clicked, target, smoothing)
+        publish.publish_experiment(experiment, "7_Optimizers.py", "optimizers", key="cnn_pub")
     return configs, schedule, base, target
 
 
@@ -223,6 +226,7 @@ def surface_tab() -> SurfaceSettings:
 def main() -> None:
     """Title, the two tabs, and the share panel above them (filled last, once every value is known)."""
     st.set_page_config(page_title="Optimizers · CNN Playground", page_icon="🏃", layout="wide")
+    links.start_page()
     st.title("🏃 Optimization methods side by side")
     st.markdown(
         "Every optimizer follows the gradient of the loss, but they differ in *how far* and *in which direction* "
@@ -243,3 +247,4 @@ def main() -> None:
 
 
 main()
+links.finish_page()

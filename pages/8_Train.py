@@ -7,16 +7,21 @@ import streamlit as st
 from cnn_core import Dataset, Record, RunStatus, TrainConfig, TrainingRun, epoch_records, summarize_run
 from cnn_core.training.budget import check_run
 from cnn_core.training.evaluation import display_images
-from cnn_core.training.tensorboard import TensorBoardLogger, logged, run_name, runs_dir
+from cnn_core.training.tensorboard import TensorBoardLogger, logged, run_name
+from pages.common import links  # lesson links (issue 18)
 from pages.common import train_charts as charts
 from pages.common.errors import friendly_errors
 from pages.common.live import run_live
+from pages.common.publish import publish_run
 from pages.common.state import get_dataset
-from pages.common.train_tabs import (download_section, loss_tab, sanity_tab, snapshot, tensorboard_tab,
-                                     upload_section)
+from pages.common.tensorboard_ui import session_log_dir, tensorboard_tab as session_tensorboard_tab
+from pages.common.train_tabs import download_section, loss_tab, sanity_tab, snapshot, upload_section
 from pages.common.train_ui import LOG_DIR, RUN, setup
 
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 st.set_page_config(page_title="Train your network", page_icon="🏋️", layout="wide")
+links.start_page()
 
 st.title("🏋️ Train your network")
 st.markdown(
@@ -136,7 +141,7 @@ def train_tab(config: TrainConfig | None) -> None:
         if start:
             data = get_dataset(config.dataset, config.per_class)
             check_run(config, data)  # refused before it queues, on the meta device (nothing allocated)
-            log_dir = str(runs_dir() / run_name(config)) if st.session_state.get("tr_tensorboard") else None
+            log_dir = str(session_log_dir() / run_name(config)) if st.session_state.get("tr_tensorboard") else None
             trained = train_live(lambda: new_run(config, data, log_dir), config.epochs, log_dir)
         elif resume and run is not None:
             if run.status in (RunStatus.DIVERGED, RunStatus.EARLY_STOPPED):
@@ -152,6 +157,7 @@ def train_tab(config: TrainConfig | None) -> None:
         return
     with friendly_errors("Showing the results"):
         show_results(run)
+        publish_run(run, "8_Train.py", "train", snapshot(run)["evaluation"].accuracy, key="tr_pub")
 
 
 config = None
@@ -172,6 +178,7 @@ with losses:
 with sanity:
     sanity_tab(config)
 with board:
-    tensorboard_tab()
+    session_tensorboard_tab(st.session_state.get(LOG_DIR))  # this session's runs only (issue 18)
 with download_box:
     download_section()
+links.finish_page()

@@ -7,12 +7,15 @@ from cnn_core import DATASETS, MODELS, OPTIMIZERS, OptimizerConfig, TrainConfig
 from cnn_core.experiments.executors import ExecutorChoice, choose_executor, stream
 from cnn_core.experiments.tuning import (MAX_TRIALS, check_trials, grid_configs, lr_range_points, random_configs,
                                          results_frame, run_trials, summarize_lr_range)
-from pages.common import train_charts as charts
+from pages.common import links, publish, train_charts as charts  # lesson links, the class gallery (issue 18)
 from pages.common.errors import friendly_errors
 from pages.common.live import admission, run_live
 from pages.common.state import get_dataset
 
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 st.set_page_config(page_title="Hyper-parameter tuning", page_icon="🎛️", layout="wide")
+links.start_page()
 RANGE, SEARCH = "hp_range", "hp_search"
 LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
 WD_CHOICES = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
@@ -128,6 +131,9 @@ def search_tab(base: TrainConfig) -> None:
         st.warning(f"Stopped: {len(results)} of {len(state['configs'])} trials have results.")
     st.dataframe(results, hide_index=True, key="hp_results", column_config=RESULT_COLUMNS)
     st.caption("Sorted by validation accuracy; click a column header to sort by it.")
+    if state["done"]:
+        publish.publish_search(state["configs"], state["histories"], "9_Hyperparameter_Tuning.py", "tuning",
+                       key="hp_pub")
     if len(results):
         st.markdown("**Validation accuracy against each hyper-parameter** (one point per trial; red: diverged, "
                     "grey: stopped)")
@@ -177,3 +183,4 @@ with range_test:
     range_tab(base)
 with search:
     search_tab(base)
+links.finish_page()

@@ -20,18 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (
-    APP_ENTRY,
-    CHROMIUM_ARGS,
-    REPO_ROOT,
-    SCREENSHOT_DIR,
-    VIEWPORT,
-    find_chromium,
-    in_ci,
-    make_app_test,
-    run_streamlit_server,
-    save_screenshot,
-)
+from tests.helpers import (APP_ENTRY, CHROMIUM_ARGS, REPO_ROOT, SCREENSHOT_DIR, VIEWPORT, find_chromium, in_ci,
+                           make_app_test, run_streamlit_server, save_screenshot)
 
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))

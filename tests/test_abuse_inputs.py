@@ -11,11 +11,7 @@ from tests import abuse_corpus
 from tests.abuse_corpus import all_cases
 
 CASES = all_cases()
-KNOWN_GAPS = {  # refused by code another issue owns; strict: the test fails once it is fixed, then drop it here
-    "design JSON: design with a 5,000-digit channel count":
-        "cnn_core.models.builder.specs_from_json parses with json.loads: Python's int-digit limit raises "
-        "ValueError (fix: parse with cnn_core.serialization.parse_json)",
-}
+KNOWN_GAPS: dict[str, str] = {}  # refused by code another issue owns (strict xfail); none left
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c.name, marks=[pytest.mark.xfail(

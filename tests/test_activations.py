@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 from torch import nn
 
+from cnn_core.errors import InvalidConfig, PlaygroundError
 from cnn_core.inspect import feature_maps as act
-from cnn_core.errors import InvalidConfig
-from cnn_core.models import ModelOptions, build_model
 from cnn_core.inspect.summary import layer_summary
+from cnn_core.models import ModelOptions, build_model
 
 
 @pytest.fixture
@@ -89,8 +89,20 @@ def test_an_eval_model_is_never_switched(lenet, image, monkeypatch):
 
 
 def test_hooks_removed_when_the_forward_pass_fails(lenet):
-    with pytest.raises(RuntimeError):
-        act.analyze(lenet, torch.zeros(1, 3, 28, 28))  # wrong channel count
+    class FailsForReal(nn.Module):
+        """Passes the meta-device cost estimate, then fails in the real (hooked) forward pass."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.device.type != "meta":
+                raise RuntimeError("a layer failed mid-forward")
+            return x
+
+    model = nn.Sequential(lenet, FailsForReal())
+    with pytest.raises(RuntimeError, match="mid-forward"):
+        act.analyze(model, torch.zeros(1, 1, 28, 28))
+    assert hook_count(model) == 0
+    with pytest.raises(PlaygroundError):  # a wrong channel count is now refused before any hook is added
+        act.analyze(lenet, torch.zeros(1, 3, 28, 28))
     assert hook_count(lenet) == 0
 
 

@@ -7,11 +7,10 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_core.experiments import ann_vs_cnn as avc
 from cnn_core import load_dataset
-from cnn_core.training import pretrained
 from cnn_core.errors import InvalidConfig
-from cnn_core.training import evaluate
+from cnn_core.experiments import ann_vs_cnn as avc
+from cnn_core.training import evaluate, pretrained
 
 
 def test_parameter_counts_equal_real_modules():

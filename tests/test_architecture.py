@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from cnn_core.inspect import codegen
 from cnn_core.errors import ArchitectureError
-from cnn_core.models import LENET5_SPECS, LayerSpec, ModelOptions, build_from_specs, build_model
+from cnn_core.inspect import codegen
 from cnn_core.inspect.summary import layer_summary
+from cnn_core.models import LENET5_SPECS, LayerSpec, ModelOptions, build_from_specs, build_model
 
 L = LayerSpec.of
 

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnn_core.inspect import attribution as attr
 from cnn_core.errors import InvalidConfig
+from cnn_core.inspect import attribution as attr
 
 
 def tiny_cam_model() -> nn.Sequential:

@@ -11,10 +11,10 @@ from torch import nn
 
 from cnn_core.data.preprocess import standardize
 from cnn_core.data.samples import sample_photo
-from cnn_core.teaching import layer_ops as ops
 from cnn_core.errors import InvalidConfig
 from cnn_core.models import conv_output_size
 from cnn_core.models.simple import LectureConvNet
+from cnn_core.teaching import layer_ops as ops
 
 
 def _latex_result(text: str) -> int:

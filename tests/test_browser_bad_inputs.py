@@ -15,24 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.bad_inputs import (
-    ACCEPT,
-    CHECKPOINT,
-    EITHER,
-    IMAGE,
-    REFUSE,
-    Upload,
-    for_kind,
-    interleaved,
-    marker_path,
-)
-from tests.helpers import (
-    IDLE_SELECTOR,
-    act_and_wait_for_rerun,
-    exception_texts,
-    save_screenshot,
-    wait_for_app_idle,
-)
+from tests.bad_inputs import ACCEPT, CHECKPOINT, EITHER, IMAGE, REFUSE, Upload, for_kind, interleaved, marker_path
+from tests.helpers import IDLE_SELECTOR, act_and_wait_for_rerun, exception_texts, save_screenshot, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

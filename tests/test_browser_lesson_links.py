@@ -19,6 +19,8 @@ PAGES = [
     ("Regularization", "reg_seed", 5),
     ("Hyperparameter_Tuning", "hp_seed", 3),
     ("From_ANNs_to_CNNs", "growth_hidden", 300),
+    ("Basic_Layers", "conv_stride", 2),
+    ("Weight_Initialization", "init_seed", 9),
 ]
 
 

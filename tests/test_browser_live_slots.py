@@ -10,14 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import (
-    VIEWPORT,
-    act_and_wait_for_rerun,
-    assert_no_exception,
-    run_streamlit_server,
-    save_screenshot,
-    wait_for_app_idle,
-)
+from tests.helpers import (VIEWPORT, act_and_wait_for_rerun, assert_no_exception, run_streamlit_server, save_screenshot,
+                           wait_for_app_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 

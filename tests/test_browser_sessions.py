@@ -9,13 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import (
-    VIEWPORT,
-    act_and_wait_for_rerun,
-    assert_no_exception,
-    save_screenshot,
-    wait_for_app_idle,
-)
+from tests.helpers import VIEWPORT, act_and_wait_for_rerun, assert_no_exception, save_screenshot, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from cnn_core.classroom import (GalleryError, GalleryFull, GalleryStore, NewEntry, default_db_url,
-                                escape_markdown, playground_data_dir)
+from cnn_core.classroom import (GalleryError, GalleryFull, GalleryStore, NewEntry, default_db_url, escape_markdown,
+                                playground_data_dir)
 
 PG_ENV = "CNN_PLAYGROUND_TEST_PG_URL"
 WRITERS = 30

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from cnn_core import TrainConfig, TrainingRun, load_dataset
-from cnn_core.experiments.compare import (compare, interleave, lr_schedule_frame, make_runs, optimizer_configs, summary_table,
-                              unique_labels)
 from cnn_core.errors import InvalidConfig
-from cnn_core.training.optimizers import ScheduleConfig, configure, lr_factor
+from cnn_core.experiments.compare import (compare, interleave, lr_schedule_frame, make_runs, optimizer_configs,
+                                          summary_table, unique_labels)
 from cnn_core.training import Record
+from cnn_core.training.optimizers import ScheduleConfig, configure, lr_factor
 
 BASE = TrainConfig(per_class=20, epochs=2, batch_size=50, seed=3, device="cpu")  # 200 images: 4 steps per epoch
 

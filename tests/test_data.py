@@ -5,8 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_core.data import DATASETS, load_dataset, per_class_subset, read_idx, write_idx
-from cnn_core.data import datasets as datasets_module
+from cnn_core.data import DATASETS, datasets as datasets_module, load_dataset, per_class_subset, read_idx, write_idx
 from cnn_core.errors import DatasetUnavailable, InvalidConfig
 
 

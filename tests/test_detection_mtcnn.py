@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from cnn_core.data.samples import sample_photo
-from cnn_core.vision.mtcnn import (WEIGHT_VALUES, WeightsMissing, detect_faces, load_nets, pnet_window_check,
-                                   weights_dir)
+from cnn_core.vision.mtcnn import WEIGHT_VALUES, WeightsMissing, detect_faces, load_nets, pnet_window_check, weights_dir
 
 pytestmark = pytest.mark.skipif(weights_dir() is None, reason="facenet-pytorch wheel (MTCNN weights) not installed")
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from cnn_core.errors import CheckpointError, InvalidConfig
-from cnn_core.training.checkpoints import checkpoint_bytes
 from cnn_core.models import ModelOptions, build_model
+from cnn_core.training.checkpoints import checkpoint_bytes
 from cnn_core.vision.boxes import encode_targets
 from cnn_core.vision.detect_train import DetectConfig, DetectionRun, detection_loss, load_detector
 from cnn_core.vision.heads import HEADS, BackboneConfig, VisionNet, output_meaning

@@ -3,8 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_core.data.drawing import (EmptyCanvas, canvas_ink, centre_digit, drawing_warning, ink_coverage,
-                                   prepare_drawing)
+from cnn_core.data.drawing import EmptyCanvas, canvas_ink, centre_digit, drawing_warning, ink_coverage, prepare_drawing
 from cnn_core.data.preprocess import InputSpec
 from cnn_core.errors import ImageError
 

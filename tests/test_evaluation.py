@@ -6,7 +6,7 @@ import torch
 
 from cnn_core import TrainConfig, TrainingRun, evaluate, load_dataset
 from cnn_core.training.evaluation import (confusion_frame, display_images, evaluate_split, misclassified_frame,
-                                 per_class_accuracy)
+                                          per_class_accuracy)
 
 NAMES = ("cat", "dog", "fox")
 

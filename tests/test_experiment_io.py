@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from cnn_core import ModelOptions, TrainConfig
-from cnn_core.experiments.compare import comparison_frame, summary_table
 from cnn_core.errors import InvalidConfig
-from cnn_core.experiments.sharing import (FORMAT, VERSION, ComparisonSettings, LabelledOptimizer, SurfaceSettings, labelled,
-                                    results_csv, settings_from_json, settings_to_dict, settings_to_json)
-from cnn_core.training.optimizers import ScheduleConfig, configure
+from cnn_core.experiments.compare import comparison_frame, summary_table
+from cnn_core.experiments.sharing import (FORMAT, VERSION, ComparisonSettings, LabelledOptimizer, SurfaceSettings,
+                                          labelled, results_csv, settings_from_json, settings_to_dict, settings_to_json)
 from cnn_core.training import Record
+from cnn_core.training.optimizers import ScheduleConfig, configure
 
 
 def example() -> ComparisonSettings:

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_core.errors import ImageError, PlaygroundError
 from cnn_core.data.images import MAX_IMAGE_PIXELS, load_image, to_rgb
+from cnn_core.errors import ImageError, PlaygroundError
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:

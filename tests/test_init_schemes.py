@@ -9,8 +9,8 @@ from torch import nn
 
 from cnn_core import INIT_SCHEMES, InvalidConfig, ModelOptions, OptimizerConfig, TrainConfig, TrainingRun, apply_init
 from cnn_core.data import load_dataset
-from cnn_core.models.init_schemes import expected_std
 from cnn_core.experiments.init_stats import identical_units, symmetric_hidden_layers
+from cnn_core.models.init_schemes import expected_std
 from cnn_core.training import build_initialized_model
 
 RELU_GAIN = math.sqrt(2.0)

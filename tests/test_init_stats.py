@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from cnn_core import ModelOptions, OptimizerConfig, TrainConfig, build_model, load_dataset
-from cnn_core.experiments.compare import compare, comparison_frame
 from cnn_core.errors import InvalidConfig
-from cnn_core.experiments.init_stats import (KINDS, InitStatsConfig, fixed_batch, histogram, init_statistics, scale_ratio,
-                                 tensor_stats, training_summary, weighted_layers)
+from cnn_core.experiments.compare import compare, comparison_frame
+from cnn_core.experiments.init_stats import (KINDS, InitStatsConfig, fixed_batch, histogram, init_statistics,
+                                             scale_ratio, tensor_stats, training_summary, weighted_layers)
 
 
 @pytest.fixture(scope="module")

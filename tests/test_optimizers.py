@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from cnn_core.errors import InvalidConfig
-from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
-                                 default_weight_decay, lr_factor, make_optimizer, make_scheduler, settings_of,
-                                 tunables)
+from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig,
+                                          configure, default_weight_decay, lr_factor, make_optimizer, make_scheduler,
+                                          settings_of, tunables)
 
 NON_DEFAULT = {"momentum": 0.5, "alpha": 0.9, "rho": 0.8, "beta1": 0.8, "beta2": 0.99}
 

@@ -6,9 +6,9 @@ import json
 import pytest
 
 from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, settings_to_json
-from cnn_core.training.optimizers import configure
 from cnn_core.teaching.toy_surfaces import SURFACES
 from cnn_core.training import TrainConfig
+from cnn_core.training.optimizers import configure
 
 PAGE = "pages/7_Optimizers.py"
 

@@ -10,8 +10,8 @@ import streamlit as st
 from PIL import Image
 
 from cnn_core.inspect import codegen
-from cnn_core.training import pretrained, zoo
 from cnn_core.models import LAYER_DEFAULTS, LENET5_SPECS, build_from_specs, build_model, specs_to_json
+from cnn_core.training import pretrained, zoo
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
 
 pytestmark = pytest.mark.timeout(300)

@@ -5,8 +5,8 @@ import json
 
 import pandas as pd
 
-from cnn_core.training import Record
 from cnn_core.experiments.compare import comparison_frame
+from cnn_core.training import Record
 from pages.common.charts import train_val_facets
 
 

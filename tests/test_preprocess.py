@@ -6,10 +6,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from cnn_core.errors import ImageError
-from cnn_core.data.preprocess import mnist_style, prepare, tensor_image
+from cnn_core.data.preprocess import InputSpec, mnist_style, prepare, tensor_image
 from cnn_core.data.samples import SAMPLE_PHOTOS, dataset_digit, sample_photo
-from cnn_core.data.preprocess import InputSpec
+from cnn_core.errors import ImageError
 from cnn_core.training.zoo import IMAGENET_MEAN, IMAGENET_STD, LITE_MEAN, LITE_STD
 
 LITE = InputSpec(3, 224, LITE_MEAN, LITE_STD, "photo", resize=256)

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from cnn_core.errors import InvalidConfig
-from cnn_core.inspect.receptive_field import (conv_layer_names, effective_field, field_geometry, untrained_copy)
+from cnn_core.inspect.receptive_field import conv_layer_names, effective_field, field_geometry, untrained_copy
 from cnn_core.inspect.summary import layer_summary
 from cnn_core.models import build_model
 

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from cnn_core import InvalidConfig, TrainingRun, build_model, evaluate, load_dataset
+from cnn_core.experiments.regularization import (REG_VARIANTS, SMALL_CNN_SPECS, Strengths, early_stop_marks,
+                                                 model_from_state, overfit_config, regularization_summary,
+                                                 validation_minimum, variant_configs, weight_histograms, weight_stats)
 from cnn_core.inspect.hooks import capture_forward
-from cnn_core.experiments.regularization import (REG_VARIANTS, SMALL_CNN_SPECS, Strengths, early_stop_marks, model_from_state,
-                                     overfit_config, regularization_summary, validation_minimum, variant_configs,
-                                     weight_histograms, weight_stats)
 from cnn_core.training import model_options_for
 
 

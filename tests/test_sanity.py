@@ -6,8 +6,8 @@ import math
 import pytest
 
 from cnn_core import ModelOptions, TrainConfig, load_dataset
-from cnn_core.teaching.loss_explainer import loss_curves, uniform_prediction_loss
 from cnn_core.experiments.sanity import gradient_norms_check, initial_loss_check, lowest_loss, overfit_batch_check
+from cnn_core.teaching.loss_explainer import loss_curves, uniform_prediction_loss
 
 
 @pytest.fixture(scope="module")

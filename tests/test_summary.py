@@ -6,8 +6,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cnn_core.inspect.hooks import capture_forward
-from cnn_core.models import LayerSpec, ModelOptions, build_from_specs, build_model
 from cnn_core.inspect.summary import layer_summary, summary_totals
+from cnn_core.models import LayerSpec, ModelOptions, build_from_specs, build_model
 
 
 def test_lenet5_summary_table():

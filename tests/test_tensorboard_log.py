@@ -6,7 +6,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from cnn_core import TrainConfig, TrainingRun, load_dataset
 from cnn_core.training.tensorboard import (TensorBoardLogger, logged, runs_dir, tensorboard_command,
-                                      train_with_tensorboard)
+                                           train_with_tensorboard)
 
 EVERYTHING = {"scalars": 0, "histograms": 0, "images": 0, "tensors": 0}
 

@@ -14,8 +14,7 @@ from torch.utils.tensorboard import SummaryWriter
 
 from cnn_core.errors import PlaygroundError
 from cnn_core.training.tensorboard import (LocalTensorBoard, cleanup_old_sessions, is_loopback_host, new_session_id,
-                                           read_histograms, read_scalars, session_runs, session_runs_dir,
-                                           zip_folder)
+                                           read_histograms, read_scalars, session_runs, session_runs_dir, zip_folder)
 
 
 def write_run(folder, name: str, losses: list[float], weights: torch.Tensor | None = None) -> None:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from cnn_core.errors import InvalidConfig
-from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, configure
 from cnn_core.teaching.toy_surfaces import SURFACES, Surface, compare_2d, optimize_2d, summary_2d, surface_grid
+from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, configure
 
 KAPPA = 10.0
 START = (-4.5, 2.0)

@@ -48,3 +48,24 @@ def test_link_train_publish_and_session_tensorboard(app_test, classroom):
     assert session.name == at.session_state["tensorboard_session_id"]
     [run_dir] = [p for p in session.iterdir() if p.is_dir()]
     assert {o for m in at.multiselect if m.key == "tb_runs" for o in m.options} == {run_dir.name}
+
+
+@pytest.mark.slow
+def test_an_optimizer_comparison_publishes_its_best_run(app_test, classroom):
+    store, _ = classroom
+    at = app_test("pages/7_Optimizers.py", default_timeout=180)
+    at.query_params.update({"cnn_per_class": "10", "cnn_epochs": "3"})  # a lesson link sets the setup
+    at.run()
+    assert (at.number_input(key="cnn_per_class").value, at.number_input(key="cnn_epochs").value) == (10, 3)
+    at.button(key="cnn_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.text_input(key="gallery_nickname").input("grace").run()
+    at.button(key="cnn_pub_button").click().run()
+    assert not at.exception and not at.error
+    [entry] = store.entries("optimizers")
+    runs = [k for k in entry.config if k not in ("common", "best_run")]
+    assert len(runs) == 2 and entry.config["best_run"] in runs
+    assert entry.config["common"]["per_class"] == 10 and entry.config["common"]["epochs"] == 3
+    per_run = {k: v for k, v in entry.metrics.items() if k.startswith("val_accuracy ")}
+    assert len(per_run) == 2 and entry.val_accuracy == pytest.approx(max(per_run.values()))
+    assert "cnn_per_class=10" in entry.query and "cnn_epochs=3" in entry.query

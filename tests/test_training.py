@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from cnn_core import (InvalidConfig, evaluate, OptimizerConfig, RegularizationConfig, TrainConfig, TrainingRun, load_dataset,
-                      records_to_frame, train)
+from cnn_core import (InvalidConfig, OptimizerConfig, RegularizationConfig, TrainConfig, TrainingRun, evaluate,
+                      load_dataset, records_to_frame, train)
 from cnn_core.experiments.compare import compare
 from cnn_core.training.optimizers import ScheduleConfig, lr_factor
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from cnn_core import InvalidConfig, OptimizerConfig, TrainConfig, TrainingRun, load_dataset
-from cnn_core.experiments.tuning import (grid_configs, lr_range_points, lr_range_test, random_configs, results_frame, run_trials,
-                             search)
+from cnn_core.experiments.tuning import (grid_configs, lr_range_points, lr_range_test, random_configs, results_frame,
+                                         run_trials, search)
 
 
 @pytest.fixture(scope="module")

@@ -8,14 +8,13 @@ import urllib.error
 import pytest
 import torch
 
-from cnn_core.inspect import feature_maps as act
-from cnn_core.training import zoo as vmod
-from cnn_core.training.checkpoints import checkpoint_bytes
-from cnn_core.errors import CheckpointError, PlaygroundError
-from cnn_core.models import ModelOptions, build_model
 from cnn_core.data.preprocess import prepare
 from cnn_core.data.samples import sample_photo
-from cnn_core.training import TrainConfig
+from cnn_core.errors import CheckpointError, PlaygroundError
+from cnn_core.inspect import feature_maps as act
+from cnn_core.models import ModelOptions, build_model
+from cnn_core.training import TrainConfig, zoo as vmod
+from cnn_core.training.checkpoints import checkpoint_bytes
 
 
 @pytest.fixture(scope="module")

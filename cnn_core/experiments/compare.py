@@ -11,10 +11,10 @@ import pandas as pd
 from cnn_core.data import Dataset, load_dataset
 from cnn_core.errors import InvalidConfig
 from cnn_core.models import ModelOptions
-from cnn_core.training.optimizers import OPTIMIZERS, OptimizerConfig, ScheduleConfig, lr_factor
-from cnn_core.training.budget import check_runs
 from cnn_core.training import Record, TrainConfig, TrainingRun, records_to_frame, summarize_run
+from cnn_core.training.budget import check_runs
 from cnn_core.training.config import RunStatus, epoch_records
+from cnn_core.training.optimizers import OPTIMIZERS, OptimizerConfig, ScheduleConfig, lr_factor
 
 MAX_RUNS = 6
 
@@ -94,7 +94,7 @@ CHANCE_MARGIN = 0.05           # 'at chance' = validation accuracy within 5 poin
 
 
 def learning_problem(records: Sequence[Record], num_classes: int = 10) -> str | None:
-    """Why a run did not learn (None when it did, or has no finished epoch): chance accuracy or a loss that did not fall."""
+    """Why a run did not learn (None if it did or has no finished epoch): chance accuracy, or a loss that did not fall."""
     epochs = epoch_records(records)
     steps = [r for r in records if r.kind == "step"]
     if not epochs or not steps or any(r.kind == "diverged" for r in records):

@@ -29,6 +29,7 @@ from cnn_core.training import Record, RunStatus, TrainConfig, TrainingRun
 log = logging.getLogger(__name__)
 
 POLL_S = 0.2  # how often the dispatcher looks for dead workers and cancelled runs
+CRASH_LOOP = (5, 30.0)  # this many worker deaths within this many seconds: stop respawning (it cannot start)
 
 
 @dataclass
@@ -244,8 +245,10 @@ class LocalProcessPool:
         self._pending: deque[_Task] = deque()
         self._running: dict[int, _Task] = {}
         self._next_id = 0
-        self._closed = False
+        self._closed = False  # no more work: closed, or its workers kept dying
+        self._shut = False    # close() ran
         self._pool: list[_Worker] = []
+        self._deaths: deque[float] = deque(maxlen=CRASH_LOOP[0])
         self.grow(max(1, workers or (os.cpu_count() or 1)))
         self._thread = threading.Thread(target=self._dispatch, name="cnn-playground-pool", daemon=True)
         self._thread.start()
@@ -383,19 +386,24 @@ class LocalProcessPool:
             if worker.process.is_alive() or self._closed:
                 continue
             code = worker.process.exitcode
+            self._deaths.append(time.monotonic())
+            if len(self._deaths) == CRASH_LOOP[0] and self._deaths[-1] - self._deaths[0] < CRASH_LOOP[1]:
+                log.error("training workers keep dying (last exit code %s): the pool stops", code)
+                self._closed = True  # submissions end as failed; local_pool() starts a fresh pool next time
+                return
             log.warning("training worker %s died (exit code %s); starting a new one", worker.process.pid, code)
+            worker.conn.close()
+            self._pool[index] = self._spawn()  # the replacement first: whoever hears of the failure finds it
             if worker.run_id is not None and worker.run_id in self._running:
                 self._finish(worker.run_id, RunOutcome(
                     RunStatus.FAILED, None, f"The worker process running this run died (exit code {code}, e.g. "
                                             "out of memory); the other runs go on. Try a smaller model or batch."))
-            worker.conn.close()
-            self._pool[index] = self._spawn()
 
     def close(self) -> None:
         """Stop the workers (tests, benchmarks, interpreter exit; a server keeps its pool for its lifetime)."""
-        if self._closed:
+        if self._shut:
             return
-        self._closed = True
+        self._shut = self._closed = True
         self._thread.join(timeout=2)
         for worker in self._pool:
             self._send(worker, ("exit",))

@@ -18,14 +18,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_core.data import Dataset, load_dataset
-from cnn_core.training.budget import check_model_forward, run_options
 from cnn_core.errors import InvalidConfig
 from cnn_core.experiments.regularization import trained_models
 from cnn_core.inspect.hooks import capture_forward, eval_mode, leaf_modules
-from cnn_core.models.init_schemes import INIT_SCHEMES, expected_std
 from cnn_core.models import ACTIVATIONS, MODELS, ModelOptions
 from cnn_core.models.activations import ACTIVATION_TYPES
+from cnn_core.models.init_schemes import INIT_SCHEMES, expected_std
 from cnn_core.training import TrainConfig, build_initialized_model, epoch_records, summarize_run
+from cnn_core.training.budget import check_model_forward, run_options
 
 KINDS = ("activation", "activation gradient", "weight gradient")
 INIT_MODELS = ("lenet5-modern", "plain-cnn", "deep-mlp")  # the networks the init page offers

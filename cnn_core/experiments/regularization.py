@@ -14,13 +14,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from cnn_core.data.augment import AugmentConfig, augment_batch
-from cnn_core.experiments.compare import MAX_RUNS, summary_table
 from cnn_core.data import Dataset
+from cnn_core.data.augment import AugmentConfig, augment_batch
 from cnn_core.errors import InvalidConfig
+from cnn_core.experiments.compare import MAX_RUNS, summary_table
 from cnn_core.models import LayerSpec, build_model
-from cnn_core.training.optimizers import OptimizerConfig
 from cnn_core.training import Record, RegularizationConfig, TrainConfig, epoch_records, model_options_for
+from cnn_core.training.optimizers import OptimizerConfig
 
 REG_MODELS = ("mlp", "lenet5-modern")  # the networks the regularization page offers (the MLP overfits most)
 NEAR_ZERO = 1e-3  # |w| below this counts as "practically zero" (L1's sparsity)

@@ -14,13 +14,13 @@ import pandas as pd
 import torch
 
 from cnn_core.data import Dataset, load_dataset
-from cnn_core.training.budget import check_model_forward, run_options
 from cnn_core.errors import InvalidConfig
 from cnn_core.inspect.hooks import leaf_modules
 from cnn_core.teaching.loss_explainer import loss_curves, uniform_prediction_loss
+from cnn_core.training import RegularizationConfig, TrainConfig, TrainingRun, build_initialized_model, evaluate
+from cnn_core.training.budget import check_model_forward, run_options
 from cnn_core.training.losses import compute_loss
 from cnn_core.training.optimizers import ScheduleConfig
-from cnn_core.training import RegularizationConfig, TrainConfig, TrainingRun, build_initialized_model, evaluate
 
 
 @dataclass

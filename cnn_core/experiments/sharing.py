@@ -21,15 +21,15 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from cnn_core.experiments.compare import MAX_RUNS
 from cnn_core.data import DATASETS
 from cnn_core.errors import InvalidConfig, short, short_repr
-from cnn_core.training.optimizers import (OPTIMIZERS, OptimizerConfig, ScheduleConfig, configure, make_optimizer,
-                         settings_of, tunables)
+from cnn_core.experiments.compare import MAX_RUNS
 from cnn_core.serialization import MAX_JSON_BYTES, from_jsonable, parse_json, to_jsonable
 from cnn_core.teaching.toy_surfaces import MAX_STEPS, SURFACES, Surface
 from cnn_core.training import TrainConfig
 from cnn_core.training.budget import check_runs
+from cnn_core.training.optimizers import (OPTIMIZERS, OptimizerConfig, ScheduleConfig, configure, make_optimizer,
+                                          settings_of, tunables)
 
 FORMAT = "cnn-playground/optimizer-comparison"
 VERSION = 1

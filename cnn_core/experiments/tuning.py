@@ -14,18 +14,18 @@ depend on which other trials ran, or in which order.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import torch
 
 from cnn_core.data import Dataset, load_dataset
-from cnn_core.training.budget import check_runs
 from cnn_core.errors import InvalidConfig
-from cnn_core.training.optimizers import ScheduleConfig
 from cnn_core.training import Record, TrainConfig, TrainingRun, summarize_run
+from cnn_core.training.budget import check_runs
+from cnn_core.training.optimizers import ScheduleConfig
 
 MAX_TRIALS = 64
 SEARCHED_FIELDS = ("lr", "batch_size", "weight_decay")  # the trial table's columns (not optimizer knobs)

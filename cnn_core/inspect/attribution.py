@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
+from cnn_core.errors import InvalidConfig
 from cnn_core.inspect.feature_maps import colorize, model_lock
 from cnn_core.inspect.hooks import CapturedCall, capture_forward
-from cnn_core.errors import InvalidConfig
 
 
 def _check(model: nn.Module, x: torch.Tensor) -> None:

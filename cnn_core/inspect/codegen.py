@@ -19,8 +19,8 @@ from torch import nn
 
 from cnn_core.errors import ArchitectureError
 from cnn_core.inspect.hooks import capture_forward
-from cnn_core.models import LAYER_KINDS, LayerSpec, build_from_specs, kind_of_module
 from cnn_core.inspect.summary import layer_summary, summary_totals
+from cnn_core.models import LAYER_KINDS, LayerSpec, build_from_specs, kind_of_module
 
 Shape = tuple[int, ...]
 

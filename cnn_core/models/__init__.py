@@ -1,7 +1,7 @@
 """Models: LeNet-5, the lecture's ConvNet, MLPs, deep plain CNNs, and a layer-spec builder."""
-from cnn_core.models.builder import (LAYER_DEFAULTS, LAYER_EXPLANATIONS, LENET5_SPECS, LayerSpec, build_from_specs,
-                      conv_output_size, output_shapes, specs_from_json, specs_to_json)
 from cnn_core.models.activations import ACTIVATIONS, ActivationSpec, make_activation
+from cnn_core.models.builder import (LAYER_DEFAULTS, LAYER_EXPLANATIONS, LENET5_SPECS, LayerSpec, build_from_specs,
+                                     conv_output_size, output_shapes, specs_from_json, specs_to_json)
 from cnn_core.models.layer_kinds import LAYER_KINDS, LayerKind, Param, conv_transpose_output_size, kind_of_module
 from cnn_core.models.lenet import LeNet5, LeNet5Paper, lenet_differences
 from cnn_core.models.registry import MODELS, ModelOptions, ModelSpec, build_model

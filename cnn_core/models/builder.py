@@ -8,8 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from cnn_core.errors import ArchitectureError
+from cnn_core.errors import ArchitectureError, InvalidConfig
 from cnn_core.models.layer_kinds import LAYER_KINDS, Shape, conv_output_size  # noqa: F401 (re-exported)
+from cnn_core.serialization import parse_json
 
 # kind -> default parameters / one-line explanation: views of the registry (the keys are the only parameters)
 LAYER_DEFAULTS: dict[str, dict[str, Any]] = {key: kind.defaults for key, kind in LAYER_KINDS.items()}
@@ -118,12 +119,10 @@ def specs_from_json(text: str | bytes) -> tuple[tuple[LayerSpec, ...], Shape]:
     """Parse an architecture JSON; malformed input raises ArchitectureError with the reason."""
     if not text or not (text.strip() if isinstance(text, (str, bytes)) else text):
         raise ArchitectureError("The file is empty: expected an architecture JSON")
-    try:
-        data = json.loads(text)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ArchitectureError(f"Not valid JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise ArchitectureError("Not an architecture: the JSON is nested too deeply") from exc
+    try:  # size, depth, huge integers and overflowing numbers are refused before anything is built
+        data = parse_json(text, "The architecture JSON")
+    except InvalidConfig as exc:
+        raise ArchitectureError(str(exc)) from exc
     if not isinstance(data, dict) or not isinstance(data.get("layers"), list):
         raise ArchitectureError("Expected an object with 'input_shape' and a 'layers' list")
     shape = data.get("input_shape", [1, 28, 28])

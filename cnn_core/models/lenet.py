@@ -72,7 +72,7 @@ class ScaledTanh(nn.Module):
 
 
 class Subsampling(nn.Module):
-    """S2/S4: each unit adds its 2x2 inputs, multiplies by a trainable coefficient and adds a trainable bias (per map)."""
+    """S2/S4: each unit sums its 2x2 inputs, times a trainable coefficient, plus a trainable bias (per map)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -194,7 +194,7 @@ def lenet_differences() -> list[dict[str, str]]:
         ("Input", "32x32, background -0.1, ink 1.175", "28x28 MNIST, C1 zero-pads by 2",
          "same C1 size", "MNIST digits are 28x28; padding gives the 32x32 field the paper used."),
         ("C1", "6@28x28 conv 5x5, 156 params, 1.7159 tanh(2a/3)", "6@28x28 conv 5x5, 156 params, ReLU",
-         "activation", "ReLU does not saturate, so gradients do not vanish and training is faster (Nair & Hinton 2010)."),
+         "activation", "ReLU does not saturate: gradients do not vanish, training is faster (Nair & Hinton 2010)."),
         ("S2", "2x2 sum x trainable coefficient + bias per map (12 params), then squashing",
          "2x2 max pooling, 0 params", "parameter-free pooling",
          "Max pooling keeps the strongest response; the trained coefficient adds little."),

@@ -11,16 +11,16 @@ import pandas as pd
 import torch
 from torch import nn
 
-from cnn_core.data.augment import augment_batch
 from cnn_core.data import Dataset, load_dataset
+from cnn_core.data.augment import augment_batch
 from cnn_core.device import pick_device, seed_everything
-from cnn_core.training.config import Record, RegularizationConfig, RunStatus, TrainConfig, records_to_frame
 from cnn_core.inspect.hooks import eval_mode
-from cnn_core.models.init_schemes import apply_init
-from cnn_core.training.losses import compute_loss
 from cnn_core.models import ModelOptions, build_model
-from cnn_core.training.optimizers import make_optimizer, make_scheduler
+from cnn_core.models.init_schemes import apply_init
 from cnn_core.training.budget import check_run
+from cnn_core.training.config import Record, RegularizationConfig, RunStatus, TrainConfig, records_to_frame
+from cnn_core.training.losses import compute_loss
+from cnn_core.training.optimizers import make_optimizer, make_scheduler
 
 
 @torch.no_grad()

@@ -57,7 +57,8 @@ OPTIMIZERS: dict[str, OptimizerSpec] = {
                            r"m \leftarrow \beta_1 m + (1-\beta_1) g,\ v \leftarrow \beta_2 v + (1-\beta_2) g^2,\ "
                            r"\hat v = \frac{v}{1-\beta_2^t},\ "
                            r"\theta \leftarrow \theta - \eta \Big(\frac{(1-\mu_t)\, g}{1-\prod_{i=1}^{t} \mu_i}"
-                           r" + \frac{\mu_{t+1}\, m}{1-\prod_{i=1}^{t+1} \mu_i}\Big) \Big/ \big(\sqrt{\hat v} + \epsilon\big)"),
+                           r" + \frac{\mu_{t+1}\, m}{1-\prod_{i=1}^{t+1} \mu_i}\Big)"
+                           r" \Big/ \big(\sqrt{\hat v} + \epsilon\big)"),
 }
 
 
@@ -186,7 +187,8 @@ def _onecycle(step: int, total: int, c: ScheduleConfig) -> float:
 class _OneCycle(torch.optim.lr_scheduler.OneCycleLR):
     """torch's OneCycleLR (lr only: cycle_momentum off) that stays at its floor when training continues past the end."""
 
-    def get_lr(self) -> list[float]:  # noqa: D102 - torch's, clamped
+    def get_lr(self) -> list[float]:
+        """torch's one-cycle rate, or the current (floor) rate once the planned steps are done."""
         if self.last_epoch >= self.total_steps:
             return [group["lr"] for group in self.optimizer.param_groups]
         return super().get_lr()

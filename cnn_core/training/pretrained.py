@@ -16,10 +16,10 @@ from pathlib import Path
 
 from torch import nn
 
-from cnn_core.training.checkpoints import load_checkpoint, save_checkpoint
 from cnn_core.errors import CheckpointError
 from cnn_core.serialization import dumps
 from cnn_core.training import TrainConfig, TrainingRun, model_options_for
+from cnn_core.training.checkpoints import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 

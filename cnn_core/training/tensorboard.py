@@ -30,8 +30,8 @@ import time
 import uuid
 import warnings
 import weakref
-from pathlib import Path
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -40,8 +40,8 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from cnn_core.data.datasets import default_data_dir
-from cnn_core.serialization import to_jsonable
 from cnn_core.inspect.hooks import eval_mode
+from cnn_core.serialization import to_jsonable
 from cnn_core.training import Record, TrainConfig, TrainingRun, epoch_records
 
 RUNS_ENV = "CNN_PLAYGROUND_RUNS"

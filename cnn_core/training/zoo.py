@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from cnn_core.training.checkpoints import load_checkpoint
-from cnn_core.errors import DatasetUnavailable, PlaygroundError
-from cnn_core.training.pretrained import LENET5_MNIST, trained_model
-from cnn_core.training import TrainConfig
 from cnn_core.data.preprocess import InputSpec
+from cnn_core.errors import DatasetUnavailable, PlaygroundError
+from cnn_core.training import TrainConfig
+from cnn_core.training.checkpoints import load_checkpoint
+from cnn_core.training.pretrained import LENET5_MNIST, trained_model
 
 DOWNLOAD_TIMEOUT_S = 5.0  # per connect / read: an offline machine answers within this
 

@@ -81,8 +81,8 @@ class Detections:
 
 
 def postprocess(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, score_threshold: float = 0.05,
-                nms_iou: float | None = 0.5, image_size: int | None = None, max_detections: int = MAX_DETECTIONS
-                ) -> Detections:
+                nms_iou: float | None = 0.5, image_size: int | tuple[int, int] | None = None,
+                max_detections: int = MAX_DETECTIONS) -> Detections:
     """One image's raw boxes (M x 4), scores (M), labels (M) -> kept detections.
 
     Keeps scores >= score_threshold (a threshold of 0 keeps everything, 1 keeps only a perfect 1.0),
@@ -92,8 +92,10 @@ def postprocess(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
         raise ValueError(f"score threshold must lie in [0, 1], not {score_threshold}")
     if nms_iou is not None and not 0 <= nms_iou <= 1:
         raise ValueError(f"NMS IoU threshold must lie in [0, 1], not {nms_iou}")
-    if image_size is not None:
-        boxes = boxes.clamp(0, image_size)
+    if image_size is not None:  # a side, or (height, width)
+        h, w = image_size if isinstance(image_size, tuple) else (image_size, image_size)
+        boxes = torch.stack([boxes[:, 0].clamp(0, w), boxes[:, 1].clamp(0, h), boxes[:, 2].clamp(0, w),
+                             boxes[:, 3].clamp(0, h)], dim=1)
     keep = (scores >= score_threshold) & (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
     boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
     if nms_iou is not None and len(scores):

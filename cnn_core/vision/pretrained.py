@@ -26,7 +26,7 @@ class DetectorWeights:
     label: str
     megabytes: float
 
-    def enum(self):
+    def enum(self) -> object:
         """The weights enum member (COCO_V1); its meta has the class names."""
         import torchvision.models.detection as det
 

@@ -80,6 +80,7 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
     total = 0
 
     def hook(module: nn.Module, _inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        """Add this layer's weight multiply-adds for its output."""
         nonlocal total
         if isinstance(module, nn.Conv2d):
             k = module.kernel_size[0] * module.kernel_size[1] * module.in_channels // module.groups

@@ -11,9 +11,12 @@ from PIL import Image
 from cnn_core.data.images import load_image
 from cnn_core.data.samples import sample_photo
 from cnn_core.teaching import layer_ops as ops
+from pages.common import links  # lesson links (issue 18)
 from pages.common.backward_ui import conv_backward_section, pool_backward_section
 from pages.common.errors import friendly_errors
 from pages.common.widgets import seed_input
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 PHOTO_SOURCES = {"China (photo)": "china", "Flower (photo)": "flower"}  # SAMPLE_PHOTOS keys
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]

@@ -11,8 +11,8 @@ from typing import Any
 
 import streamlit as st
 
-from cnn_core.inspect.codegen import ArchitectureReport
 from cnn_core.errors import ArchitectureError
+from cnn_core.inspect.codegen import ArchitectureReport
 from cnn_core.models import LAYER_KINDS, LayerSpec, Param, specs_from_json
 
 LAYERS = "arch_layers"          # list[dict]: the layer list being built

@@ -7,8 +7,8 @@ import streamlit as st
 import torch
 from torchvision.ops import box_iou
 
-from cnn_core.vision.boxes import IOU_THRESHOLDS, Detections, grid_anchors, match_anchors, mean_average_precision, \
-    postprocess, pr_curve
+from cnn_core.vision.boxes import (IOU_THRESHOLDS, Detections, grid_anchors, match_anchors, mean_average_precision,
+                                   postprocess, pr_curve)
 from cnn_core.vision.detect_train import cached_scenes, detect
 from cnn_core.vision.heads import VisionNet
 from cnn_core.vision.scenes import SceneConfig, Scenes

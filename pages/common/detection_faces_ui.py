@@ -15,6 +15,8 @@ from cnn_core.vision import pretrained
 from cnn_core.vision.mtcnn import WeightsMissing, detect_faces, load_nets
 from pages.common.detection_ui import IMAGE_TYPES, draw_boxes
 
+from .widgets import IMAGE_UPLOAD_MB
+
 MAX_SIDE = 1024  # photos are shrunk to at most this side before MTCNN (time grows with the pixels)
 
 
@@ -27,7 +29,7 @@ def mtcnn_nets() -> tuple:
 def photo_picker() -> Image.Image | None:
     """The sample photo of Grace Hopper, or an upload (bad files get a message)."""
     # One key for both sections (only one is drawn per run): the photo stays when the student switches.
-    file = st.file_uploader("Your photo (else the sample photo of Grace Hopper)", type=IMAGE_TYPES, key="mt_photo")
+    file = st.file_uploader("Your photo (else the sample photo of Grace Hopper)", type=IMAGE_TYPES, key="mt_photo", max_upload_size=IMAGE_UPLOAD_MB)
     try:
         image = load_image(file.getvalue()) if file is not None else sample_photo("grace_hopper")
     except ImageError as exc:

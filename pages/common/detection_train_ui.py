@@ -14,6 +14,8 @@ from cnn_core.vision.detect_train import DetectConfig, DetectionRun, detect, loa
 from pages.common.detection_ui import IMAGE_TYPES, draw_boxes
 from pages.common.live import run_live
 
+from .widgets import IMAGE_UPLOAD_MB, checkpoint_upload_mb
+
 RUN = "det_run"  # session key: the DetectionRun (or a loaded model) of this session
 FIXED_VAL = 6  # val scenes redrawn as the detector learns
 
@@ -110,7 +112,7 @@ def train_section() -> None:
 
 def upload_checkpoint() -> None:
     """Restore a detector from a downloaded checkpoint (another model's checkpoint gets a message)."""
-    file = st.file_uploader("Restore a detector checkpoint (.pt)", type=["pt", "pth"], key="dt_upload")
+    file = st.file_uploader("Restore a detector checkpoint (.pt)", type=["pt", "pth"], key="dt_upload", max_upload_size=checkpoint_upload_mb())
     if file is None:
         return
     try:
@@ -129,7 +131,7 @@ def own_image_section(model: torch.nn.Module | None) -> None:
     """Run the trained detector on an uploaded image of digits (dark ink on light paper is inverted)."""
     st.markdown("Upload a photo or scan of a few digits. It becomes a grey image whose sides are multiples of 8 "
                 "(at most 256 px); light paper is inverted so that the ink is bright as in the scenes.")
-    file = st.file_uploader("An image of digits", type=IMAGE_TYPES, key="dt_own")
+    file = st.file_uploader("An image of digits", type=IMAGE_TYPES, key="dt_own", max_upload_size=IMAGE_UPLOAD_MB)
     if model is None:
         st.info("Train a detector first (or restore a checkpoint), then its boxes appear here.")
         return

@@ -8,12 +8,12 @@ import torch
 from PIL import Image, ImageDraw
 
 from cnn_core.errors import PlaygroundError
-from cnn_core.vision.heads import HEADS, BackboneConfig, VisionNet, output_meaning
 from cnn_core.vision.detect_train import cached_scenes
+from cnn_core.vision.heads import HEADS, BackboneConfig, VisionNet, output_meaning
 from cnn_core.vision.scenes import SceneConfig
 from cnn_core.vision.sliding import compare_costs, fcn_scores, fully_convolutional, pad_scene
+from pages.common.widgets import IMAGE_TYPES
 
-IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]  # as the other image uploaders
 COLORS = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
           "#fabebe"]
 MASK_COLORS = np.array([[0, 0, 0]] + [[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in COLORS], dtype=np.uint8)

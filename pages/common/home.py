@@ -31,7 +31,7 @@ def device_line() -> tuple[str, str]:
         return ("CUDA GPU" if torch.cuda.is_available() else "CPU"), device_label()
     if importlib.util.find_spec("torch") is None:
         return "CPU", "PyTorch is not installed"
-    return "CPU, or CUDA if available", f"PyTorch {importlib.metadata.version('torch')} (checked when a page trains)"
+    return "CPU, or CUDA if available", "Checked when a page first needs PyTorch"
 
 
 def show_device_and_data() -> None:

@@ -34,7 +34,7 @@ def ridgeline(hist: pd.DataFrame, title: str, labels: Sequence[str], colors: alt
     """Small multiples: one row per layer, one column per scheme; each column keeps one x range for all layers."""
     ranges = hist.groupby("label").agg(lo=("left", "min"), hi=("right", "max"))
     heads = {label: f"{label}|x from {r.lo:.2g} to {r.hi:.2g}" for label, r in ranges.iterrows()}  # 2 lines
-    width = max(56, min(150, 400 // max(len(heads), 1)))  # 5 schemes fit an 800 px wide window
+    width = max(90, min(150, 600 // max(len(heads), 1)))
     data = hist.assign(panel=hist["label"].map(heads))
     return (alt.Chart(data).mark_area(interpolate="step", opacity=0.85)
             .encode(x=alt.X("center:Q", title=None, axis=None),

@@ -12,7 +12,10 @@ from cnn_core.errors import InvalidConfig
 from cnn_core.inspect import receptive_field as rf
 from cnn_core.inspect.feature_maps import tile_grid
 from cnn_core.inspect.feature_vis import ChannelPicture, FeatureVisConfig, visualize_channels
+from pages.common import links  # lesson links (issue 18)
 from pages.common.errors import friendly_errors
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 GRID = 9           # a 3 x 3 grid of channels
 BIG_INPUT = 96     # models with larger inputs are optimized at FAST_SIDE px, on request (seconds, not instant)

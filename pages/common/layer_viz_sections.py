@@ -10,11 +10,13 @@ import numpy as np
 import streamlit as st
 
 from cnn_core.data.preprocess import enlarge
-from cnn_core.inspect import attribution as attr
-from cnn_core.inspect import feature_maps as act
+from cnn_core.inspect import attribution as attr, feature_maps as act
+from pages.common import links  # lesson links (issue 18)
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.inside_ui import erf_tab, feature_vis_tab
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 NO_MAPS_TEXT = ("This network has no layer with spatial feature maps (it is fully connected: every layer "
                 "sees the flattened image), so there are no feature maps to draw. Pick a CNN such as LeNet-5.")

@@ -7,12 +7,16 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig, configure,
-                                 settings_of, tunables)
 from cnn_core.errors import InvalidConfig, PlaygroundError
 from cnn_core.experiments.sharing import ComparisonSettings, settings_from_json, settings_to_json
+from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig,
+                                          configure, settings_of, tunables)
+from pages.common import links  # lesson links (issue 18)
 
 from .errors import friendly_errors
+from .widgets import JSON_UPLOAD_MB
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 ADD_ORDER = ("sgd", "adam", "momentum", "rmsprop", "nesterov", "adagrad", "adamw", "nadam", "adadelta")
 LrFor = Callable[[str], float]
@@ -180,7 +184,7 @@ def share_panel(settings: ComparisonSettings) -> None:
     with friendly_errors("Exporting the settings"):
         st.download_button("⬇ Export settings (JSON)", settings_to_json(settings), "optimizer_comparison.json",
                            "application/json", key="opt_export")
-    st.file_uploader("Import a settings file", type=["json"], key="opt_import_file")
+    st.file_uploader("Import a settings file", type=["json"], key="opt_import_file", max_upload_size=JSON_UPLOAD_MB)
     st.text_area("... or paste the JSON here", key="opt_import_text", height=120)
     st.button("Load settings", key="opt_import", on_click=import_settings,
               help="Sets every control on this page to the imported values. An uploaded file wins over pasted text.")

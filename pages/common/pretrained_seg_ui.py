@@ -10,6 +10,7 @@ from cnn_core.vision import pretrained_segmenters as ps
 
 from .errors import friendly_errors
 from .live import admitted
+from .widgets import IMAGE_TYPES, IMAGE_UPLOAD_MB
 
 
 @st.cache_resource(max_entries=1, show_spinner="Loading the segmenter...")
@@ -35,7 +36,7 @@ def pretrained_section() -> None:
             except WeightsUnavailable as exc:
                 st.error(str(exc))
         return
-    upload = st.file_uploader("Your photo", type=["png", "jpg", "jpeg", "webp", "bmp"], key="pseg_upload")
+    upload = st.file_uploader("Your photo", type=IMAGE_TYPES, key="pseg_upload", max_upload_size=IMAGE_UPLOAD_MB)
     sample = st.selectbox("... or a sample photo", list(SAMPLE_PHOTOS), key="pseg_sample")
     with friendly_errors("Segmenting the photo"):
         image = load_image(upload.getvalue(), upload.name) if upload is not None else sample_photo(sample)
@@ -44,7 +45,8 @@ def pretrained_section() -> None:
             mask, shares = ps.segment(segmenter, image)
         palette = ps.voc_palette()
         left, right = st.columns([2, 1])
-        left.image(ps.overlay(image, mask, palette), caption=f"{entry.label}: every pixel's class")
+        source = "your upload" if upload is not None else SAMPLE_PHOTOS[sample].label
+        left.image(ps.overlay(image, mask, palette), caption=f"{entry.label} on {source}: every pixel's class")
         for name, share in shares.items():
             colour = tuple(int(v) for v in palette[segmenter.class_names.index(name)])
             right.markdown(f"<span style='color:rgb{colour}'>■</span> {name}: {share:.1%}", unsafe_allow_html=True)

@@ -19,8 +19,8 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core.errors import PlaygroundError
-from cnn_core.training.tensorboard import (MAX_ZIP_BYTES, LocalTensorBoard, cleanup_old_sessions, is_loopback_host, max_age_hours,
-                                           new_session_id, read_histograms, read_scalars, session_runs,
+from cnn_core.training.tensorboard import (MAX_ZIP_BYTES, LocalTensorBoard, cleanup_old_sessions, is_loopback_host,
+                                           max_age_hours, new_session_id, read_histograms, read_scalars, session_runs,
                                            session_runs_dir, tensorboard_command, zip_folder)
 
 SESSION_ID = "tensorboard_session_id"  # session-state: this session's log folder name
@@ -93,7 +93,7 @@ def _histograms_section(bins: pd.DataFrame) -> None:
         return
     left, right = st.columns(2)
     run = left.selectbox("Run", sorted(bins["run"].unique(), reverse=True), key="tb_hist_run")
-    tags = sorted(bins.loc[bins["run"] == run, "tag"].unique())
+    tags = sorted(bins.loc[bins["run"] == run, "tag"].unique(), key=lambda t: (not t.startswith("weights/"), t))
     tag = right.selectbox("Histogram", tags, key="tb_hist_tag")
     st.altair_chart(histogram_chart(bins[(bins["run"] == run) & (bins["tag"] == tag)]), width="stretch")
 
@@ -133,7 +133,7 @@ def tensorboard_tab(current_log_dir: str | None = None) -> None:
                 "and draws them. Only **your** runs are here: every browser session logs to a folder of its own, "
                 f"deleted {max_age_hours():g} hours after its last write.")
     if current_log_dir:
-        st.caption(f"The current run logs to `{Path(current_log_dir).name}`.")
+        st.success(f"The current run logs to `{current_log_dir}`.")
     runs = session_runs(folder)
     if not runs:
         st.info("No TensorBoard log in this session yet.")

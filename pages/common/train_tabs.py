@@ -22,6 +22,7 @@ from .live import admitted
 from .session_keys import SESSION_CHECKPOINTS
 from .state import get_dataset
 from .train_ui import LOG_DIR, PUBLISHED, RUN, SANITY, SNAPSHOT, UPLOADED
+from .widgets import checkpoint_upload_mb
 
 
 # ------------------------------------------------------------------------------------------- checkpoints
@@ -93,7 +94,7 @@ def upload_section(config: TrainConfig | None) -> None:
     """Upload a checkpoint to continue training it, warm-start the sidebar's model, or visualize it."""
     st.markdown("**Restore**: upload a checkpoint. A file of another architecture, a corrupt or empty file, or a "
                 "pickle that tries to run code is refused with a message.")
-    uploaded = st.file_uploader("Upload a checkpoint", key="tr_upload", type=["pt", "pth", "ckpt"],
+    uploaded = st.file_uploader("Upload a checkpoint", key="tr_upload", max_upload_size=checkpoint_upload_mb(), type=["pt", "pth", "ckpt"],
                                 help="A .pt file downloaded from this page.")
     if uploaded is None:
         return

@@ -9,9 +9,12 @@ from cnn_core import (DATASETS, INIT_SCHEMES, LOSSES, MODELS, OPTIMIZERS, SCHEDU
                       ModelOptions, OptimizerConfig, RegularizationConfig, ScheduleConfig, TrainConfig)
 from cnn_core.training.config import check_custom_network
 from cnn_core.training.tensorboard import runs_dir
+from pages.common import links  # lesson links (issue 18)
 
 from .session_keys import CUSTOM_ARCHITECTURE
 from .state import get_dataset
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 # st.session_state keys of the Train page: its run (a TrainingRun), TensorBoard folder, checkpoint snapshot,
 # sanity-check results, the checkpoints it published to Layer Visualization, the decoded upload (sha256, ...)

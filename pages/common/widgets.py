@@ -10,6 +10,9 @@ import streamlit as st
 
 from cnn_core import DATASETS, MODELS
 from cnn_core.training.optimizers import OPTIMIZERS
+from pages.common import links  # lesson links (issue 18)
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 SEED_HELP = "Same seed: same data order, same initial weights, same curves (on the CPU)."
 MAX_SEED = 1_000_000
@@ -42,3 +45,15 @@ def model_picker(key: str, container: Any = st, choices: list[str] | None = None
     """A model selectbox over the MODELS registry (labels from it)."""
     return container.selectbox(label, choices or list(MODELS), key=key,
                                format_func=lambda k: MODELS[k].label, help=help, **kwargs)
+
+
+# What every uploader accepts (the per-uploader size limits are enforced by Streamlit before the bytes arrive).
+IMAGE_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
+IMAGE_UPLOAD_MB = 25        # a 12-megapixel phone photo is ~5 MB; images are also bounded in pixels
+JSON_UPLOAD_MB = 1          # architecture and settings files (the parser refuses more than 256 KiB anyway)
+
+
+def checkpoint_upload_mb() -> int:
+    """The largest checkpoint a model within this server's budget can need (Streamlit's limit, in MB)."""
+    from cnn_core.training.budget import max_checkpoint_bytes
+    return max(1, -(-max_checkpoint_bytes() // 2**20))

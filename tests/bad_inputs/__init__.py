@@ -196,8 +196,8 @@ def _lenet_checkpoint() -> bytes:
     import torch
 
     from cnn_core import TrainConfig
-    from cnn_core.training.checkpoints import checkpoint_bytes
     from cnn_core.models import ModelOptions, build_model
+    from cnn_core.training.checkpoints import checkpoint_bytes
     torch.manual_seed(0)
     config = TrainConfig(per_class=20, epochs=1)
     return checkpoint_bytes(build_model(config.model, ModelOptions()), config.model, ModelOptions(), config=config,
@@ -208,8 +208,8 @@ def _lenet_checkpoint() -> bytes:
 def _checkpoint_entries(folder: Path) -> list[Upload]:
     import torch
 
-    from cnn_core.training.checkpoints import checkpoint_bytes
     from cnn_core.models import ModelOptions, build_model
+    from cnn_core.training.checkpoints import checkpoint_bytes
 
     torch.manual_seed(0)
     mlp = build_model("mlp", ModelOptions())
