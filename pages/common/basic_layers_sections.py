@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import streamlit
 import streamlit as st
 import torch
 from pandas.io.formats.style import Styler
@@ -14,12 +15,11 @@ from cnn_core.teaching import layer_ops as ops
 from pages.common import links  # lesson links (issue 18)
 from pages.common.backward_ui import conv_backward_section, pool_backward_section
 from pages.common.errors import friendly_errors
-from pages.common.widgets import seed_input
+from pages.common.widgets import IMAGE_TYPES as UPLOAD_TYPES, seed_input
 
 st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 PHOTO_SOURCES = {"China (photo)": "china", "Flower (photo)": "flower"}  # SAMPLE_PHOTOS keys
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -33,7 +33,8 @@ def int_slider(label: str, high: int, value: int, key: str, help: str | None = N
     if high < 1:
         st.caption(f"{label}: 0 (the only position)")
         return 0
-    return st.slider(label, 0, high, min(value, high), key=key, help=help)
+    # not in the address: a position on one image means nothing on another (and may be past its edge)
+    return streamlit.slider(label, 0, high, min(value, high), key=key, help=help)
 
 
 def grid(values: torch.Tensor, row_labels=None, col_labels=None, fmt: str = "{:.3g}", cmap: str = "Blues",
