@@ -160,24 +160,31 @@ def download_weights(key: str | TorchvisionWeights, timeout: float = DOWNLOAD_TI
     return target
 
 
+def load_cached(entry: TorchvisionWeights, build: Callable[[], nn.Module], offline_alternative: str) -> nn.Module:
+    """`build()` loaded with the entry's weights from the torch hub cache (never downloads); WeightsUnavailable
+    saying what to do when the file is absent or damaged. The model is left in train mode."""
+    path = entry.cache_file()
+    if not path.is_file():
+        raise WeightsUnavailable(f"The {entry.label} weights ({entry.megabytes:.0f} MB) are not in the torch hub "
+                                 f"cache ({path}). Download them (needs internet once) or {offline_alternative}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.device("meta"):  # no time spent on a random init that is overwritten anyway
+            model = build()
+        model.load_state_dict(state, assign=True)
+    except Exception as exc:  # a damaged cache file
+        raise WeightsUnavailable(f"The cached {entry.label} weights at {path} cannot be loaded "
+                                 f"({type(exc).__name__}); delete the file and download again.") from exc
+    return model
+
+
 def load_torchvision(key: str) -> VisionModel:
     """A torchvision ImageNet model from the torch hub cache; WeightsUnavailable (no download) when absent."""
     import torchvision.models
 
     entry = TORCHVISION_MODELS[key]
-    path = entry.cache_file()
-    if not path.is_file():
-        raise WeightsUnavailable(f"The {entry.label} weights ({entry.megabytes:.0f} MB) are not in the torch hub "
-                                 f"cache ({path}). Download them (needs internet) or use EfficientNet-Lite0, whose "
-                                 "weights ship with a pip package.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        with torch.device("meta"):  # no time spent on a random init that is overwritten anyway
-            model = getattr(torchvision.models, entry.arch)()
-        model.load_state_dict(state, assign=True)
-    except Exception as exc:  # a damaged cache file
-        raise WeightsUnavailable(f"The cached {entry.label} weights at {path} cannot be loaded "
-                                 f"({type(exc).__name__}); delete the file and download again.") from exc
+    model = load_cached(entry, getattr(torchvision.models, entry.arch),
+                        "use EfficientNet-Lite0, whose weights ship with a pip package.")
     weights = entry.enum()
     spec = InputSpec(3, 224, IMAGENET_MEAN, IMAGENET_STD, "photo", resize=256,
                      normalization="(x − mean) / std, ImageNet mean and std per channel")

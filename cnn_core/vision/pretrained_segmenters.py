@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cnn_core.training.zoo import IMAGENET_MEAN, IMAGENET_STD, TorchvisionWeights, WeightsUnavailable
+from cnn_core.training.zoo import IMAGENET_MEAN, IMAGENET_STD, TorchvisionWeights, load_cached
 
 SEGMENTERS = {
     "lraspp": TorchvisionWeights("lraspp_mobilenet_v3_large", "LRASPP_MobileNet_V3_Large_Weights",
@@ -54,18 +54,7 @@ def build(key: str) -> nn.Module:
 def load_segmenter(key: str) -> PretrainedSegmenter:
     """From the torch hub cache; WeightsUnavailable (with what to do) when absent or damaged."""
     entry = SEGMENTERS[key]
-    path = entry.cache_file()
-    if not path.is_file():
-        raise WeightsUnavailable(f"The {entry.label} weights ({entry.megabytes:.0f} MB) are not in the torch hub "
-                                 f"cache ({path}). Download them (needs internet once), or train the U-Net on the "
-                                 "first tab: it works offline.")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model = build(key)
-        model.load_state_dict(state)
-    except Exception as exc:
-        raise WeightsUnavailable(f"The cached {entry.label} weights at {path} cannot be loaded "
-                                 f"({type(exc).__name__}); delete the file and download again.") from exc
+    model = load_cached(entry, lambda: build(key), "train the U-Net on the first tab: it works offline.")
     return PretrainedSegmenter(key, entry.label, model.eval(), tuple(entry.enum().meta["categories"]))
 
 
