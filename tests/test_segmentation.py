@@ -127,3 +127,11 @@ def test_class_gradcam_and_pixel_receptive_field():
     half = seg.theoretical_receptive_field(TINY.depth) // 2
     assert erf[16, 16] > 0 or len(rows) > 0
     assert int((rows - 16).abs().max()) <= half + 1 and int((cols - 16).abs().max()) <= half + 1
+
+
+def test_a_run_longer_than_the_servers_budget_is_refused_before_any_work(monkeypatch):
+    from cnn_core.errors import BudgetExceeded
+    monkeypatch.setenv("CNN_PLAYGROUND_MAX_RUN_SECONDS", "60")
+    with pytest.raises(BudgetExceeded, match="Lower the epochs or the training scenes"):
+        seg.SegmentationRun(seg.SegConfig(train_scenes=4000, epochs=30))
+    assert seg.SegConfig(train_scenes=500, epochs=3).estimated_seconds() < 60

@@ -21,8 +21,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_core.device import seed_everything
-from cnn_core.errors import CheckpointError, InvalidConfig
+from cnn_core.errors import BudgetExceeded, CheckpointError, InvalidConfig
 from cnn_core.inspect.hooks import capture_forward, eval_mode
+from cnn_core.models.cost import human_seconds, time_budget_seconds
 from cnn_core.training import epoch_records
 from cnn_core.training.checkpoints import describe_mismatch
 from cnn_core.training.optimizers import OptimizerConfig, make_optimizer
@@ -193,6 +194,18 @@ class SegConfig:
             if not ok:
                 raise InvalidConfig(message)
 
+    def estimated_seconds(self) -> float:
+        """Training time on 2 CPU cores: 5.5 ms per 64 x 64 scene and epoch at base 8 (benchmarks/segmentation.py),
+        scaling with the pixels and the square of the width."""
+        return self.train_scenes * self.epochs * 5.5e-3 * (self.canvas / 64) ** 2 * (self.base / 8) ** 2
+
+    def check_budget(self) -> None:
+        """BudgetExceeded before any work when the run would take longer than this server allows."""
+        seconds, limit = self.estimated_seconds(), time_budget_seconds()
+        if seconds > limit:
+            raise BudgetExceeded(f"This segmenter would train for about {human_seconds(seconds)}; this server allows "
+                                 f"{human_seconds(limit)} a run. Lower the epochs or the training scenes.")
+
     @property
     def num_classes(self) -> int:
         """Output channels: 11 or 2."""
@@ -226,7 +239,7 @@ class SegRecord:
     message: str = ""
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=3)  # a 4,000-scene set is ~200 MB (images + int64 masks)
 def cached_scenes(cfg: SceneConfig) -> Scenes:
     """Scenes are pure functions of their config: generate each set once per process (read-only)."""
     return scenes_from_config(cfg)
@@ -263,6 +276,7 @@ class SegmentationRun:
 
     def __init__(self, config: SegConfig) -> None:
         config.validate()
+        config.check_budget()
         self.config = config
         seed_everything(config.seed)
         self.model = config.build()
