@@ -1,13 +1,17 @@
 """From classification to localization to detection: one backbone, three heads, boxes, a live detector, MTCNN."""
 import streamlit as st
 
+from pages.common import links  # lesson links (issue 18)
 from pages.common.detection_boxes_ui import scores_to_boxes_section
 from pages.common.detection_faces_ui import mtcnn_section, torchvision_section
 from pages.common.detection_train_ui import own_image_section, train_section, trained_model
 from pages.common.detection_ui import heads_section, scenes_section, sliding_section
 from pages.common.errors import friendly_errors
 
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 st.set_page_config(page_title="Detection", page_icon="🎯", layout="wide")
+links.start_page()
 
 SECTIONS = {
     "Three heads": ("One backbone, three heads", heads_section, True),
@@ -36,3 +40,4 @@ with friendly_errors(title):
         section(trained_model())
     else:
         section()
+links.finish_page()

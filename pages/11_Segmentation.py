@@ -1,11 +1,16 @@
 """Semantic segmentation: how a network that shrinks the image grows it back, and why skips matter."""
 import streamlit as st
 
+from pages.common import links  # lesson links (issue 18)
 from pages.common.pretrained_seg_ui import pretrained_section
 from pages.common.segmentation_ui import (STATE, architecture_section, config_widgets, data_section,
                                           larger_scene_section, train_section, why_section)
 from pages.common.upsampling_ui import explorer
 
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
+st.set_page_config(page_title="Segmentation", page_icon="🎨", layout="wide")
+links.start_page()
 st.title("🎨 Semantic segmentation")
 st.caption("A class for every pixel. The network halves the image with pooling and grows it back with "
            "transposed convolutions; a U-Net also hands each decoder level the encoder's maps of the same size.")
@@ -39,3 +44,4 @@ with any_size_tab:
 
 with pretrained_tab:
     pretrained_section()
+links.finish_page()

@@ -11,9 +11,12 @@ from cnn_core.experiments.architectures import (PRETRAINED_INPUT, PretrainedSumm
 from cnn_core.inspect import codegen
 from cnn_core.models import LENET5_SPECS, MODELS, ModelOptions, build_model, lenet_differences, specs_to_json
 from pages.common import builder_ui as ui
+from pages.common import links  # lesson links (issue 18)
 from pages.common.errors import friendly_errors
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
 from pages.common.widgets import JSON_UPLOAD_MB
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 REGISTRY_SOURCE, PRETRAINED_SOURCE = "📚 Registry model", "🖼️ Pretrained (ImageNet)"
 REGISTRY = [name for name in ("lenet5-modern", "lenet5-classic", "lenet5-1998", "convnet-lecture",
@@ -206,6 +209,7 @@ def pretrained_section() -> None:
 def main() -> None:
     """Pick the source, then show what it gives: status, numbers, diagram, code."""
     st.set_page_config(page_title="Architecture", page_icon="🏗️", layout="wide")
+    links.start_page()
     intro()
     source = st.radio("Network", [ui.BUILD, REGISTRY_SOURCE, PRETRAINED_SOURCE], key=ui.SOURCE, horizontal=True)
     layers = ui.init_builder(LENET5_SPECS, (1, 28, 28))
@@ -232,3 +236,4 @@ def main() -> None:
 
 
 main()
+links.finish_page()

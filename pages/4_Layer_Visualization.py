@@ -22,6 +22,8 @@ from pages.common.layer_viz_sections import show_tabs
 from pages.common.session_keys import SESSION_CHECKPOINTS
 from pages.common.widgets import IMAGE_TYPES, checkpoint_upload_mb
 
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 SOURCES = ["Sample photo", "Test digit", DRAW_SOURCE, "Upload"]
 
 

@@ -32,6 +32,11 @@ def tiny_pretrained(tmp_path, monkeypatch):
     st.cache_resource.clear()
 
 
+def python_code(at) -> list[str]:
+    """The page's PyTorch code blocks (not the Copy-link panel's address)."""
+    return [c.value for c in at.code if c.language == "python"]
+
+
 def open_page(app_test, page: str):
     at = app_test("playground.py", default_timeout=120).run()
     at.switch_page(page).run()
@@ -110,7 +115,7 @@ def test_builder_add_a_layer_break_it_see_why_fix_it(app_test):
 
 def test_builder_code_runs_and_matches_the_table(app_test):
     at = open_page(app_test, ARCH)
-    codes = [c.value for c in at.code]
+    codes = python_code(at)
     assert len(codes) == 2 and "class Net(nn.Module)" in codes[0] and "nn.Sequential(" in codes[1]
     for code in codes:
         assert sum(p.numel() for p in codegen.build_generated(code).parameters()) == 61_706
@@ -130,9 +135,9 @@ def test_registry_model_and_copy_into_the_builder(app_test):
     at.selectbox(key="arch_registry").set_value("convnet-lecture").run()
     assert not at.exception and metric(at, "Parameters") == "24,508"
     assert sum(p.numel() for p in build_model("convnet-lecture").parameters()) == 24_508
-    assert "self.fc = nn.Linear(16 * 5 * 5, 60)" in at.code[1].value
+    assert "self.fc = nn.Linear(16 * 5 * 5, 60)" in python_code(at)[1]
     at.selectbox(key="arch_registry").set_value("plain-cnn").run()
-    assert not at.exception and "No generated code" in at.info[0].value and not at.code
+    assert not at.exception and "No generated code" in at.info[0].value and not python_code(at)
     at.selectbox(key="arch_registry").set_value("lenet5-classic").run()
     at.selectbox(key="arch_registry_input").set_value("1 x 32 x 32 (LeCun's LeNet input)").run()
     assert metric(at, "Parameters") == "61,706" and "1 × 32 × 32" in at.get("graphviz_chart")[0].proto.spec
@@ -262,8 +267,8 @@ def test_transposed_convolution_and_upsampling_in_the_builder(app_test):
     table = at.dataframe[0].value
     assert list(table["type"])[2:4] == ["ConvTranspose2d", "Upsample"]
     assert list(table["output_shape"])[1:4] == ["4x6x6", "2x12x12", "2x24x24"]
-    assert "nn.ConvTranspose2d(4, 2, kernel_size=2, stride=2)" in at.code[0].value
-    assert "nn.Upsample(scale_factor=2, mode='bilinear')" in at.code[1].value
+    assert "nn.ConvTranspose2d(4, 2, kernel_size=2, stride=2)" in python_code(at)[0]
+    assert "nn.Upsample(scale_factor=2, mode='bilinear')" in python_code(at)[1]
     assert sum("the same as the network above" in c.value for c in at.caption) == 2
     at.selectbox(key="arch_add_kind").set_value("upsample")
     at.selectbox(key="arch_add_pos").set_value(6)  # after the Linear layer: no maps to upsample

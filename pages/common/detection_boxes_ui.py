@@ -12,7 +12,10 @@ from cnn_core.vision.boxes import (IOU_THRESHOLDS, Detections, grid_anchors, mat
 from cnn_core.vision.detect_train import cached_scenes, detect
 from cnn_core.vision.heads import VisionNet
 from cnn_core.vision.scenes import SceneConfig, Scenes
+from pages.common import links  # lesson links (issue 18)
 from pages.common.detection_ui import draw_boxes
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 
 def iou_section() -> None:

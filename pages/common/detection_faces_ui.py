@@ -13,9 +13,13 @@ from cnn_core.errors import ImageError
 from cnn_core.training.zoo import WeightsUnavailable
 from cnn_core.vision import pretrained
 from cnn_core.vision.mtcnn import WeightsMissing, detect_faces, load_nets
+from pages.common import links  # lesson links (issue 18)
 from pages.common.detection_ui import IMAGE_TYPES, draw_boxes
 
 from .widgets import IMAGE_UPLOAD_MB
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 
 MAX_SIDE = 1024  # photos are shrunk to at most this side before MTCNN (time grows with the pixels)
 

@@ -11,10 +11,14 @@ from PIL import Image
 from cnn_core.data.images import load_image
 from cnn_core.errors import CheckpointError, ImageError, InvalidConfig
 from cnn_core.vision.detect_train import DetectConfig, DetectionRun, detect, load_detector
+from pages.common import links  # lesson links (issue 18)
 from pages.common.detection_ui import IMAGE_TYPES, draw_boxes
 from pages.common.live import run_live
 
 from .widgets import IMAGE_UPLOAD_MB, checkpoint_upload_mb
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 
 RUN = "det_run"  # session key: the DetectionRun (or a loaded model) of this session
 FIXED_VAL = 6  # val scenes redrawn as the detector learns

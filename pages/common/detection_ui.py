@@ -12,7 +12,10 @@ from cnn_core.vision.detect_train import cached_scenes
 from cnn_core.vision.heads import HEADS, BackboneConfig, VisionNet, output_meaning
 from cnn_core.vision.scenes import SceneConfig
 from cnn_core.vision.sliding import compare_costs, fcn_scores, fully_convolutional, pad_scene
+from pages.common import links  # lesson links (issue 18)
 from pages.common.widgets import IMAGE_TYPES
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 COLORS = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0", "#f032e6", "#bcf60c",
           "#fabebe"]

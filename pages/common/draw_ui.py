@@ -12,7 +12,10 @@ import streamlit as st
 from cnn_core.data.drawing import EmptyCanvas, drawing_warning, prepare_drawing
 from cnn_core.data.preprocess import InputSpec, Prepared
 from cnn_core.training.digit_models import EXTRA_VISION_MODELS
+from pages.common import links  # lesson links (issue 18)
 from pages.common.errors import friendly_errors
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 DRAW_SOURCE = "Draw a digit"
 CANVAS_SIDE = 280
@@ -43,13 +46,14 @@ def digit_canvas(key: str = "lv_canvas") -> np.ndarray | None:
     from streamlit_drawable_canvas import st_canvas  # a Streamlit component: import only where it is drawn
 
     st.space("small")  # room for the canvas's floating toolbar (top right, above the canvas)
-    width = st.session_state.get(f"{key}_stroke", 22)
-    result = st_canvas(stroke_width=width, stroke_color="#000000", background_color="#FFFFFF",
-                       height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", update_streamlit=True,
-                       return_image_data=True, key=f"{key}_{st.session_state.get(f'{key}_round', 0)}")
+    canvas_slot = st.container()  # drawn above the slider, after it: a lesson link's stroke width applies at once
     left, right = st.columns([2, 1], vertical_alignment="bottom")
-    left.slider("Stroke width", 6, 40, 22, key=f"{key}_stroke",
-                help="MNIST strokes are 2-3 px of 28, about 1/10 of the digit's height.")
+    width = left.slider("Stroke width", 6, 40, 22, key=f"{key}_stroke",
+                        help="MNIST strokes are 2-3 px of 28, about 1/10 of the digit's height.")
+    with canvas_slot:
+        result = st_canvas(stroke_width=width, stroke_color="#000000", background_color="#FFFFFF",
+                           height=CANVAS_SIDE, width=CANVAS_SIDE, drawing_mode="freedraw", update_streamlit=True,
+                           return_image_data=True, key=f"{key}_{st.session_state.get(f'{key}_round', 0)}")
     if right.button("Clear", key=f"{key}_clear", icon="🧹", help="Empty the canvas (or use its toolbar's 🗑)."):
         st.session_state[f"{key}_round"] = st.session_state.get(f"{key}_round", 0) + 1
         st.rerun()

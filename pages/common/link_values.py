@@ -58,7 +58,7 @@ def check_value(widget: str, raw: str | list[str], args: dict[str, Any]) -> str:
     if widget in ("selectbox", "radio", "select_slider", "multiselect", "pills", "segmented_control"):
         options = list(args.get("options") or [])
         fmt: Callable[[Any], str] = args.get("format_func") or str
-        labels = {fmt(o) for o in options} | {str(o) for o in options}
+        labels = {fmt(o) for o in options}  # Streamlit reads an option from the address by its shown label
         if widget == "select_slider":
             default = args.get("value")
             expected = 2 if isinstance(default, (list, tuple)) else 1
@@ -109,3 +109,61 @@ def default_value(widget: str, args: dict[str, Any]) -> Any:
     if widget == "number_input" and args.get("value", "min") == "min":
         return args.get("min_value", 0.0)
     return args.get("value", args.get("min_value"))
+
+
+# the argument that declares a widget's default (what Streamlit compares a link value with)
+DEFAULT_ARGUMENT = {"number_input": "value", "slider": "value", "select_slider": "value", "checkbox": "value",
+                    "toggle": "value", "text_input": "value", "selectbox": "index", "radio": "index",
+                    "multiselect": "default", "pills": "default", "segmented_control": "default"}
+
+
+def _same_number_type(value: Any, args: dict[str, Any]) -> Any:
+    """`value` as the bounds' type (Streamlit refuses an int value between float bounds and vice versa)."""
+    bounds = [v for v in (args.get("min_value"), args.get("max_value")) if v is not None]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not bounds:
+        return value
+    if all(isinstance(b, float) for b in bounds):
+        return float(value)
+    if all(isinstance(b, int) and not isinstance(b, bool) for b in bounds) and float(value).is_integer():
+        return int(value)
+    return value
+
+
+def default_argument(widget: str, args: dict[str, Any], preset: Any) -> tuple[str, Any] | None:
+    """The argument that makes `preset` (the page's own starting value, put in session state before the widget)
+    the widget's declared default, or None when the widget declares its own or already agrees.
+
+    Streamlit keeps a link value out of the widget when it equals the widget's *declared* default, and drops a
+    widget value equal to it from the address: a page that starts a widget from session state at another value
+    would otherwise lose every link value equal to the declared one (Optimizers: epochs 1, batch 8, ...).
+    """
+    name = DEFAULT_ARGUMENT.get(widget)
+    if name is None or name in args or preset is None:
+        return None
+    try:
+        if preset == default_value(widget, args):
+            return None
+        if widget in ("selectbox", "radio"):
+            options = list(args.get("options") or [])
+            return (name, options.index(preset)) if preset in options else None
+        if widget in ("multiselect", "pills", "segmented_control"):
+            options = list(args.get("options") or [])
+            chosen = list(preset) if isinstance(preset, (list, tuple)) else [preset]
+            return (name, chosen) if all(v in options for v in chosen) else None
+        if widget in ("number_input", "slider"):
+            value = tuple(preset) if isinstance(preset, list) else preset
+            low, high = args.get("min_value"), args.get("max_value")
+            for v in value if isinstance(value, tuple) else (value,):
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                        or (low is not None and v < low) or (high is not None and v > high):
+                    return None
+            if isinstance(value, tuple):
+                return name, tuple(_same_number_type(v, args) for v in value)
+            return name, _same_number_type(value, args)
+        if widget == "select_slider":
+            options = list(args.get("options") or [])
+            chosen = preset if isinstance(preset, (list, tuple)) else [preset]
+            return (name, preset) if all(v in options for v in chosen) else None
+    except (TypeError, ValueError):  # an odd preset: leave the widget as it is
+        return None
+    return name, preset

@@ -23,7 +23,12 @@ from urllib.parse import urlencode, urlparse
 
 import streamlit as st
 
-from pages.common.link_values import MAX_LIST_ITEMS, check_value, default_value, to_param  # noqa: F401
+from pages.common.link_params import drop as _drop
+from pages.common.link_params import initial as _initial
+from pages.common.link_params import initial_keys
+from pages.common.link_values import (MAX_LIST_ITEMS, check_value, default_argument, default_value,  # noqa: F401
+                                      to_param)
+from pages.common.router import ensure_router
 
 LOCK, HIDE = "lock", "hide"  # the teacher's lists: comma-separated widget keys
 RESERVED = frozenset({LOCK, HIDE, "embed", "embed_options"})
@@ -33,30 +38,6 @@ _HIDE_PREFIX = "lnkhide-"
 
 
 # ---------------------------------------------------------------------------------------- link values
-
-
-def _initial(key: str) -> str | list[str] | None:
-    """The value the address had for `key` when the page was opened (what the widget would seed from)."""
-    from streamlit.runtime.state import get_session_state
-
-    try:
-        with get_session_state().query_params() as qp:
-            return qp.get_initial_value(key)
-    except Exception:  # a Streamlit without this internal: fall back to the public view
-        values = st.query_params.get_all(key)
-        return None if not values else values[0] if len(values) == 1 else values
-
-
-def _drop(key: str) -> None:
-    """Forget a rejected link value: neither the widget nor the address keeps it."""
-    from streamlit.runtime.state import get_session_state
-
-    try:
-        with get_session_state().query_params() as qp:
-            qp._initial_query_params.pop(key, None)  # what bound widgets seed from on first load
-            qp.remove_param(key)  # the address bar (also for a bound key)
-    except Exception:  # the public API still removes an unbound parameter
-        st.query_params.pop(key, None)
 
 
 def _printable(text: str, limit: int = 40) -> str:
@@ -90,6 +71,7 @@ def _state() -> dict[str, Any]:
 
 def start_page() -> None:
     """Call first on a page: reserves the place of the link notes and of the Copy-link button."""
+    ensure_router()  # a deep link on a fresh server: rerun through playground.py's sectioned navigation
     state = _state()
     state["run"], state["notes"] = {}, []
     state["slots"] = (st.container(), st.sidebar.container())
@@ -109,6 +91,13 @@ def linked(widget_fn: Callable[..., Any], *args: Any, key: str, **kwargs: Any) -
         bound = {"key": key, **kwargs}
     bound.update(bound.pop("kwargs", {}) if isinstance(bound.get("kwargs"), dict) else {})
     state = _state()
+    # a page that starts this widget from session state: that value is its default (for Streamlit and the link)
+    presets = state.setdefault("presets", {})
+    if key not in presets:  # first sight in this session, before the widget (or a link) has set it
+        presets[key] = st.session_state[key] if key in st.session_state else None
+    declared = default_argument(name, bound, presets[key])
+    if declared is not None:
+        kwargs[declared[0]] = bound[declared[0]] = declared[1]
     raw = _initial(key)
     if raw is not None and key not in state["checked"]:
         why = check_value(name, raw, bound)
@@ -189,15 +178,8 @@ def current_query(extra: dict[str, str] | None = None) -> str:
 
 def _unknown_keys() -> list[str]:
     """Link parameters this page has no control for (checked once per session and page)."""
-    from streamlit.runtime.state import get_session_state
-
-    try:
-        with get_session_state().query_params() as qp:
-            initial = list(qp._initial_query_params)
-    except Exception:
-        initial = list(st.query_params.keys())
     known = set(_state()["run"])
-    return [k for k in initial if k not in known and k not in RESERVED][:MAX_LIST_ITEMS]
+    return [k for k in initial_keys() if k not in known and k not in RESERVED][:MAX_LIST_ITEMS]
 
 
 def finish_page(page_url: str | None = None) -> None:

@@ -101,8 +101,10 @@ def optimizer_editor(prefix: str, defaults: Sequence[OptimizerConfig], lr_for: L
         for j in range(2):
             if j < len(knobs):
                 knob = HYPERPARAMETERS[knobs[j]]
+                # value: the optimizer's own default when a link (not the row's callback) chose the optimizer
                 cols[2 + j].number_input(f"{knob.symbol} {knobs[j]}", min_value=knob.low, max_value=knob.high,
-                                         format="%g", step=0.01, key=_key(prefix, i, knobs[j]),
+                                         value=tunables(name)[knobs[j]], format="%g", step=0.01,
+                                         key=_key(prefix, i, knobs[j]),
                                          help=knob.explanation)
         cols[4].number_input("λ weight decay", min_value=0.0, max_value=1.0, format="%g", step=1e-4,
                              key=_key(prefix, i, "weight_decay"),

@@ -7,10 +7,13 @@ from cnn_core.data.images import load_image
 from cnn_core.data.samples import SAMPLE_PHOTOS, sample_photo
 from cnn_core.training.zoo import WeightsUnavailable, download_weights
 from cnn_core.vision import pretrained_segmenters as ps
+from pages.common import links  # lesson links (issue 18)
 
 from .errors import friendly_errors
 from .live import admitted
 from .widgets import IMAGE_TYPES, IMAGE_UPLOAD_MB
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 
 @st.cache_resource(max_entries=1, show_spinner="Loading the segmenter...")

@@ -11,10 +11,14 @@ from cnn_core.data.images import load_image
 from cnn_core.inspect.summary import layer_summary
 from cnn_core.vision import segmentation as seg
 from cnn_core.vision.scenes import SceneConfig
+from pages.common import links  # lesson links (issue 18)
 
 from .errors import friendly_errors
 from .live import run_live
 from .widgets import IMAGE_TYPES, IMAGE_UPLOAD_MB, seed_input
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+
 
 STATE = "seg_runs"  # session state: dict label -> SegmentationRun (this session's own models)
 LABELS = {True: "U-Net (skips on)", False: "Encoder-decoder (skips off)"}

@@ -8,6 +8,9 @@ import torch
 
 from cnn_core.errors import InvalidConfig
 from cnn_core.teaching import upsampling as up
+from pages.common import links  # lesson links (issue 18)
+
+st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 
 
 def grid_chart(values: torch.Tensor, title: str, highlight: tuple[int, int, int] | None = None,
