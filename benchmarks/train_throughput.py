@@ -2,7 +2,9 @@
 
 Run: python benchmarks/train_throughput.py [--epochs 3] [--repeats 3] [--model lenet5-modern]
 Both loops evaluate the validation split once per epoch (as pytorch/examples' mnist does); cnn_core
-also yields a record per step with the batch accuracy and the gradient norm. Prints both
+also yields a record per step with the batch accuracy and the gradient norm, and trains a CNN in channels_last
+memory on the CPU (cnn_core.training.loop.use_channels_last; the minimal loop keeps PyTorch's default layout,
+as the shortest loop does). Prints both
 throughputs and their ratio (target: cnn_core / minimal >= 1.00). Runs alternate
 (minimal, cnn_core, minimal, ...) and the best of each is kept, so a busy moment hurts both alike.
 It also measures the machine's SGEMM rate in the same run and prints the fraction of it that the

@@ -79,10 +79,10 @@ def model_label(key: str, ckpt_file) -> str:
 
 def load_builtin(model_key: str) -> VisionModel | None:
     """A built-in model, or a message (and a download button) when its weights are missing."""
-    st.caption(VISION_MODELS[model_key].explanation)
     try:
         return builtin_model(model_key)
     except WeightsUnavailable as exc:  # torchvision weights not cached: a message and a way to fetch them
+        st.caption(VISION_MODELS[model_key].explanation)
         st.warning(str(exc), icon="📦")
         if model_key in TORCHVISION_MODELS and st.button("Download the weights now", key="lv_fetch"):
             bar = st.progress(0.0, text="Downloading...")
@@ -91,11 +91,11 @@ def load_builtin(model_key: str) -> VisionModel | None:
     return None
 
 
-def pick_model() -> VisionModel | None:
-    """The Network picker (built-in, trained this session, uploaded checkpoint); None when none loaded."""
+def pick_model(ckpt_box) -> VisionModel | None:
+    """The Network picker (built-in, trained this session, uploaded checkpoint in ckpt_box); None when none loaded."""
     session_ckpts: dict = st.session_state.get(SESSION_CHECKPOINTS, {})
     options = list(VISION_MODELS) + list(EXTRA_VISION_MODELS) + [f"session:{name}" for name in session_ckpts]
-    with st.expander("Use your own trained model (a checkpoint from the Train page)"):
+    with ckpt_box, st.expander("Use your own trained model (a checkpoint from the Train page)"):
         ckpt_file = st.file_uploader("Checkpoint (.pt)", type=["pt", "pth"], key="lv_ckpt", max_upload_size=checkpoint_upload_mb(),
                                      on_change=select_uploaded_checkpoint,
                                      help="A CNN Playground checkpoint: weights + JSON metadata (loaded weights-only). "
@@ -153,6 +153,8 @@ def pick_input(vm: VisionModel) -> tuple[str, Callable, str | None] | None:
 def show_model_caption(vm) -> None:
     """What the model is: label, input size, parameter count, depthwise note."""
     n_params = sum(p.numel() for p in vm.model.parameters())
+    if vm.key in VISION_MODELS:  # beside the prediction, so the image picker stays short
+        st.caption(VISION_MODELS[vm.key].explanation)
     st.caption(f"**{vm.label}**: {vm.description} Input: {vm.input.channels} x {vm.input.size} x {vm.input.size}, "
                f"{n_params:,} parameters.")
     if depthwise_summary(vm.model):
@@ -214,14 +216,15 @@ def main() -> None:
             "layers respond to edges and colours, deeper ones to textures and object parts, and the last layers to "
             "whole classes. Pick a trained network and an image (or upload your own), then look at what every "
             "layer makes of it, which filters it learned, and which pixels decided the prediction.")
-    c_setup, c_result = st.columns([1, 1.3], gap="large")  # the prediction beside its inputs: above the fold
+    c_setup, c_result = st.columns([1.15, 1.2], gap="large")  # the prediction beside its inputs: above the fold
     with c_setup:
-        vm = pick_model()
-        if vm is None:
-            return
-        show_model_caption(vm)
-        picked = pick_input(vm)
-    if picked is None:
+        pick_box, ckpt_box = st.container(), st.container()  # the checkpoint upload (rarely used) under the inputs
+        with pick_box:
+            vm = pick_model(ckpt_box)
+            picked = None if vm is None else pick_input(vm)
+    if vm is None or picked is None:
+        if vm is not None:
+            c_result.caption(f"**{vm.label}**: {vm.description}")
         return
     image_key, load, true_label = picked
     result = ready = None
@@ -236,6 +239,7 @@ def main() -> None:
         show_prediction(result, true_label)
         if image_key.startswith("draw:"):
             warn_if_unsure(ready, result.probabilities)
+        show_model_caption(vm)
     show_preprocessing(ready)
     show_tabs(result, vm, ready, image_key, input_key)
 

@@ -109,8 +109,9 @@ def histogram_charts(stats, net: Network, kind: str) -> None:
     hist = stats.histograms[stats.histograms["layer"].isin(spread_layers(stats.layers["layer"], 12))]
     zeros_note = " (exact zeros left out: see the dead-ReLU charts)" if net.activation == "relu" else ""
     st.altair_chart(ridgeline(hist[hist["kind"] == "activation"], f"Activation histograms per layer{zeros_note}",
-                              labels, colors))
-    st.altair_chart(ridgeline(hist[hist["kind"] == kind], f"Histograms of the {kind}s per layer", labels, colors))
+                              labels, colors), width="stretch")
+    st.altair_chart(ridgeline(hist[hist["kind"] == kind], f"Histograms of the {kind}s per layer", labels, colors),
+                    width="stretch")
     st.caption("Each column uses one x range (in its header, set by the hidden layers) for all its layers, so a "
                "distribution that shrinks to a spike in the middle has vanished and one that spreads to the "
                "edges has exploded; values outside the range land in the edge bins. Heights are on a "

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from cnn_core import MODELS, Dataset, DatasetUnavailable, OptimizerConfig, ScheduleConfig, TrainConfig
+from cnn_core import MODELS, OptimizerConfig, ScheduleConfig, TrainConfig
 from cnn_core.experiments.compare import (comparison_base, lr_schedule_frame, optimizer_configs, planned_steps,
                                           summary_table, unique_labels)
 from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, results_csv
@@ -14,9 +14,8 @@ from pages.common.errors import friendly_errors
 from pages.common.experiments import run_experiment
 from pages.common.optimizer_charts import (live_comparison_chart, lr_schedule_chart, recolor, summary_display,
                                            surface_chart, surface_loss_chart, with_divergence)
-from pages.common.optimizer_ui import (BATCHES, BOUNDS, MODEL_CHOICES, optimizer_editor, schedule_widgets, set_rows,
-                                       share_panel, update_rules)
-from pages.common.state import get_dataset
+from pages.common.optimizer_ui import (BATCHES, BOUNDS, MODEL_CHOICES, comparison_data, optimizer_editor,
+                                       schedule_widgets, set_rows, share_panel, update_rules)
 from pages.common.widgets import dataset_picker, model_picker, seed_input
 
 st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
@@ -86,20 +85,6 @@ def pick_training() -> tuple[TrainConfig, float, float]:
     return base, float(target), float(smoothing)
 
 
-def comparison_data(base: TrainConfig) -> Dataset | None:
-    """The comparison's dataset, or None with a message (a failed download is not retried every rerun)."""
-    unavailable = st.session_state.setdefault("opt_unavailable", {})
-    with friendly_errors("Preparing the comparison"):
-        if base.dataset in unavailable:
-            raise DatasetUnavailable(unavailable[base.dataset])
-        try:
-            return get_dataset(base.dataset, base.per_class)
-        except DatasetUnavailable as exc:
-            unavailable[base.dataset] = str(exc)
-            raise
-    return None
-
-
 def show_results(experiment, configs: dict, clicked: bool, target: float, smoothing: float) -> None:
     """Curves, the summary table and CSV downloads of a finished (or stopped) comparison."""
     if experiment.configs != configs:
@@ -135,6 +120,7 @@ def show_results(experiment, configs: dict, clicked: bool, target: float, smooth
 
 def cnn_tab() -> tuple[dict, ScheduleConfig, TrainConfig, float]:
     """Race optimizers on a real CNN; returns (configs, schedule, base, target) for the share panel."""
+    run_row, results = st.container(), st.container()  # Run and its results first (above the fold), settings below
     st.markdown("**1. Optimizers to compare** (2 to 6; the same optimizer twice with different settings is fine)")
     optimizers = optimizer_editor("cnn", [configure("sgd"), configure("adam")],
                                   lambda name: OPTIMIZERS[name].defaults["lr"], min_rows=2)
@@ -156,14 +142,16 @@ def cnn_tab() -> tuple[dict, ScheduleConfig, TrainConfig, float]:
         right.altair_chart(lr_schedule_chart(lr_schedule_frame(configs, n_train)), width="stretch")
         left.caption(f"{n_train:,} training images, batch {base.batch_size}: {per_epoch} steps per epoch, "
                      f"{per_epoch * base.epochs} per run. {MODELS[base.model].explanation}")
-    clicked = st.button("▶ Run the comparison", type="primary", key="cnn_run", disabled=not (configs and data))
-    experiment = run_experiment(configs, KEY, start=clicked and bool(configs),
-                                live_chart=lambda e: live_comparison_chart(e.frame(), list(e.configs), smoothing))
-    if experiment is None:
-        st.info("Press **Run the comparison**: the runs train side by side, with live curves and a Stop button.")
-    else:
-        show_results(experiment, configs, clicked, target, smoothing)
-        publish.publish_experiment(experiment, "7_Optimizers.py", "optimizers", key="cnn_pub")
+    clicked = run_row.button("▶ Run the comparison", type="primary", key="cnn_run", disabled=not (configs and data))
+    with results:
+        experiment = run_experiment(configs, KEY, start=clicked and bool(configs),
+                                    live_chart=lambda e: live_comparison_chart(e.frame(), list(e.configs), smoothing))
+        if experiment is None:
+            st.info("Press **Run the comparison** (settings below): the runs train side by side, with live curves "
+                    "and a Stop button.")
+        else:
+            show_results(experiment, configs, clicked, target, smoothing)
+            publish.publish_experiment(experiment, "7_Optimizers.py", "optimizers", key="cnn_pub")
     return configs, schedule, base, target
 
 

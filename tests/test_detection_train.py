@@ -78,3 +78,18 @@ def test_bad_settings_are_refused():
         DetectionRun(DetectConfig(canvas=60))
     with pytest.raises(InvalidConfig, match="learning rate"):
         DetectConfig(lr=0.0).validate()
+    with pytest.raises(InvalidConfig, match="warm-up"):
+        DetectConfig(epochs=2, warmup_epochs=3).validate()
+    with pytest.raises(InvalidConfig, match="warm-up"):
+        DetectConfig(warmup_epochs=float("nan")).validate()
+
+
+def test_warm_up_length_follows_the_config():
+    run = DetectionRun(DetectConfig(train_scenes=64, val_scenes=4, epochs=2, batch_size=16, warmup_epochs=0.5,
+                                    lr=0.01))
+    lrs = [run.optimizer.param_groups[0]["lr"]]  # before step 1: factor(0) = 1/2 (2 warm-up steps of 4 per epoch)
+    for record in run.records():
+        if record.kind == "step":
+            lrs.append(run.optimizer.param_groups[0]["lr"])
+    assert lrs[0] == pytest.approx(0.005) and lrs[1] == pytest.approx(0.01)  # warm-up over 0.5 epoch = 2 steps
+    assert lrs[-1] == pytest.approx(0.01 * 0.02)  # cosine down to 2 % at the last planned step

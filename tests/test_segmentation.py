@@ -135,3 +135,24 @@ def test_a_run_longer_than_the_servers_budget_is_refused_before_any_work(monkeyp
     with pytest.raises(BudgetExceeded, match="Lower the epochs or the training scenes"):
         seg.SegmentationRun(seg.SegConfig(train_scenes=4000, epochs=30))
     assert seg.SegConfig(train_scenes=500, epochs=3).estimated_seconds() < 60
+
+
+def test_learning_rate_schedules_and_the_run_follows_them():
+    lr_factor, SegConfig, SegmentationRun = seg.lr_factor, seg.SegConfig, seg.SegmentationRun
+    total = 100
+    decay = [lr_factor(s, total, "decay") for s in range(total + 10)]
+    assert decay[:75] == [1.0] * 75 and decay[87] == pytest.approx(1 - 12 / 25) and decay[-1] == 0.02
+    assert all(a >= b for a, b in zip(decay, decay[1:]))  # never rises
+    cosine = [lr_factor(s, total, "cosine") for s in range(total)]
+    assert cosine[0] == pytest.approx(0.2) and cosine[4] == 1.0 and cosine[-1] == pytest.approx(0.02, abs=1e-3)
+    assert {lr_factor(s, total, "constant") for s in range(total)} == {1.0}
+    config = SegConfig(train_scenes=32, val_scenes=8, epochs=2, batch_size=8, lr=0.01, base=4, depth=2)
+    run = SegmentationRun(config)
+    seen = []
+    for record in run.records():
+        if record.kind == "step":
+            seen.append(run.optimizer.param_groups[0]["lr"])
+    assert len(seen) == 8  # 2 epochs x 4 batches; lr after each step = 0.01 x factor(step)
+    assert seen == pytest.approx([0.01 * lr_factor(s + 1, 8, "decay") for s in range(8)])
+    with pytest.raises(InvalidConfig, match="schedule"):
+        SegConfig(schedule="sometimes").validate()

@@ -63,7 +63,7 @@ def checkpoint_bytes(model: nn.Module, model_name: str, model_options: ModelOpti
     }
     payload = {
         "meta_json": json.dumps(meta),  # a string: weights_only loading accepts it, and it is plain data
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)

@@ -76,6 +76,25 @@ _RANDOM_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.Alph
                    nn.RReLU)
 
 
+def use_channels_last(model: nn.Module, sample: torch.Tensor, device: torch.device) -> bool:
+    """Switch a CNN to channels_last on the CPU when its forward pass accepts it; True if it did.
+
+    oneDNN's NHWC kernels (convolution, max-pooling, batch norm) train the playground's CNNs 1.1-1.6x faster
+    than the default layout on the CPU (benchmarks/train_throughput.py); the numbers agree up to rounding. A
+    model whose forward needs the default layout (``x.view(...)`` on a feature map) is put back unchanged.
+    """
+    if device.type != "cpu" or sample.dim() != 4 or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return False
+    model.to(memory_format=torch.channels_last)
+    try:
+        with torch.no_grad(), eval_mode(model):
+            model(sample.to(device))
+        return True
+    except Exception:  # "view size is not compatible with ... stride"; a real error shows again in step 1
+        model.to(memory_format=torch.contiguous_format)
+        return False
+
+
 class TrainingRun:
     """A model, its optimizer and data; iterate `records()` to train, call it again to continue.
 
@@ -91,6 +110,7 @@ class TrainingRun:
         self.data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
         check_run(config, self.data)  # refused (BudgetExceeded) before the model is built
         self.model = (model if model is not None else build_initialized_model(config, self.data)).to(self.device)
+        self.channels_last = use_channels_last(self.model, self.data.train_x[:2], self.device)
         self.optimizer = make_optimizer(self.model.parameters(), config.optimizer)
         self._params = [p for p in self.model.parameters() if p.requires_grad]  # walked once, used every step
         self.steps_per_epoch = math.ceil(len(self.data.train_y) / config.batch_size)

@@ -38,10 +38,11 @@ class DetectConfig:
     clutter: int = 0  # distractor fragments per scene
     scene_seed: int = 0  # which scenes (the weights' seed is `seed`)
     width: int = 16  # backbone width (channels of its first block)
-    epochs: int = 4  # measured by benchmarks/detection.py (held-out mAP@0.5 0.898)
+    epochs: int = 5  # benchmarks/detection.py: held-out mAP@0.5 >= 0.90 within 60 s on 2 cores
     batch_size: int = 32
-    lr: float = 3e-3  # AdamW peak learning rate (warm-up over the first epoch, cosine decay to `epochs`)
+    lr: float = 5e-3  # AdamW peak learning rate (warm-up over the first epoch, cosine decay to `epochs`)
     weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0  # linear warm-up length, in epochs
     box_weight: float = 2.0  # weights of the loss parts
     class_weight: float = 1.0
     score_threshold: float = 0.05  # for the mAP evaluation (low: AP needs the whole curve)
@@ -59,6 +60,8 @@ class DetectConfig:
                   (1 <= self.epochs <= 100, f"epochs must be 1 .. 100, not {self.epochs}"),
                   (1 <= self.batch_size <= 512, f"batch size must be 1 .. 512, not {self.batch_size}"),
                   (math.isfinite(self.lr) and 0 < self.lr <= 1, f"learning rate must be in (0, 1], not {self.lr}"),
+                  (math.isfinite(self.warmup_epochs) and 0 <= self.warmup_epochs <= self.epochs,
+                   f"warm-up must be 0 .. {self.epochs} epochs, not {self.warmup_epochs}"),
                   (0 <= self.score_threshold <= 1, "score threshold must lie in [0, 1]"),
                   (0 <= self.nms_iou <= 1, "NMS IoU must lie in [0, 1]")]
         for ok, message in checks:
@@ -145,14 +148,16 @@ class DetectionRun:
         self.train = cached_scenes(config.scenes("train"))
         self.val = cached_scenes(config.scenes("val"))
         seed_everything(config.seed)
-        self.model = VisionNet("detection", BackboneConfig(width=config.width))
+        # channels_last (N x H x W x C in memory): oneDNN's NHWC kernels train this backbone about 1.6x faster on
+        # the CPU than the default layout (same numbers up to rounding; checkpoints are saved contiguous)
+        self.model = VisionNet("detection", BackboneConfig(width=config.width)).to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.steps_per_epoch = math.ceil(config.train_scenes / config.batch_size)
         total = self.steps_per_epoch * config.epochs
-        warm = self.steps_per_epoch
+        warm = max(1, round(self.steps_per_epoch * config.warmup_epochs))
 
         def factor(step: int) -> float:
-            """Linear warm-up over the first epoch, then cosine decay to 2 % at the last planned step."""
+            """Linear warm-up over `warmup_epochs`, then cosine decay to 2 % at the last planned step."""
             if step < warm:
                 return (step + 1) / warm
             return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
@@ -219,7 +224,7 @@ def detector_checkpoint_bytes(model: VisionNet, config: DetectConfig, history: l
     meta = {"format": CHECKPOINT_FORMAT, "config": asdict(config),
             "metrics": {"val_map50": last.val_map50, "val_map": last.val_map, "epoch": last.epoch} if last else {}}
     buffer = io.BytesIO()
-    torch.save({"meta_json": json.dumps(meta), "state_dict": {k: v.detach().cpu() for k, v in
+    torch.save({"meta_json": json.dumps(meta), "state_dict": {k: v.detach().cpu().contiguous() for k, v in
                                                               model.state_dict().items()}}, buffer)
     return buffer.getvalue()
 
@@ -246,4 +251,4 @@ def load_detector(data: bytes) -> tuple[VisionNet, DetectConfig, dict]:
     if problem:
         raise CheckpointError(f"The checkpoint does not fit the detector: {problem}.")
     model.load_state_dict(state)
-    return model.eval(), config, meta.get("metrics", {})
+    return model.to(memory_format=torch.channels_last).eval(), config, meta.get("metrics", {})  # as trained

@@ -37,7 +37,7 @@ def settings() -> DetectConfig:
     epochs = c[0].number_input("Epochs", 1, 30, 4, key="dt_epochs")
     scenes = c[1].select_slider("Training scenes", [200, 500, 1000, 2000, 3000, 5000], 1000, key="dt_scenes")
     width = c[2].select_slider("Backbone width", [8, 16, 24, 32], DetectConfig.width, key="dt_width")
-    lr = c[3].select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1.0], DetectConfig.lr, key="dt_lr")
+    lr = c[3].select_slider("Learning rate", [3e-4, 1e-3, 3e-3, 5e-3, 1e-2, 3e-2, 1.0], DetectConfig.lr, key="dt_lr")
     clutter = c[4].slider("Clutter", 0, 10, 0, key="dt_clutter")
     seed = c[5].number_input("Seed", 0, 10_000, 0, key="dt_seed")
     return DetectConfig(epochs=int(epochs), train_scenes=int(scenes), width=int(width), lr=float(lr),

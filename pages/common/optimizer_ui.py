@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
+from cnn_core import Dataset, DatasetUnavailable, TrainConfig
 from cnn_core.errors import InvalidConfig, PlaygroundError
 from cnn_core.experiments.sharing import ComparisonSettings, settings_from_json, settings_to_json
 from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES, OptimizerConfig, ScheduleConfig,
@@ -14,6 +15,7 @@ from cnn_core.training.optimizers import (HYPERPARAMETERS, OPTIMIZERS, SCHEDULES
 from pages.common import links  # lesson links (issue 18)
 
 from .errors import friendly_errors
+from .state import get_dataset
 from .widgets import JSON_UPLOAD_MB
 
 st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
@@ -114,6 +116,20 @@ def optimizer_editor(prefix: str, defaults: Sequence[OptimizerConfig], lr_for: L
     st.button("Add an optimizer", icon=":material/add:", key=f"{prefix}_add", on_click=_add_row, args=(prefix, lr_for),
               disabled=n >= max_rows, help=f"Compare up to {max_rows} settings; the same optimizer twice is fine.")
     return read_rows(prefix)
+
+
+def comparison_data(base: TrainConfig) -> Dataset | None:
+    """The comparison's dataset, or None with a message (a failed download is not retried every rerun)."""
+    unavailable = st.session_state.setdefault("opt_unavailable", {})
+    with friendly_errors("Preparing the comparison"):
+        if base.dataset in unavailable:
+            raise DatasetUnavailable(unavailable[base.dataset])
+        try:
+            return get_dataset(base.dataset, base.per_class)
+        except DatasetUnavailable as exc:
+            unavailable[base.dataset] = str(exc)
+            raise
+    return None
 
 
 def update_rules(configs: Sequence[OptimizerConfig]) -> None:

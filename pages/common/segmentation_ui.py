@@ -45,7 +45,7 @@ def config_widgets() -> seg.SegConfig:
     cols = st.columns(5)
     mode = cols[0].selectbox("Classes", ("foreground", "digits"), key="seg_mode",
                              format_func=lambda m: "background + 10 digits" if m == "digits" else "digit / background")
-    loss = cols[1].selectbox("Loss", seg.LOSSES, key="seg_loss")
+    loss = cols[1].selectbox("Loss", seg.LOSSES, seg.LOSSES.index(seg.SegConfig.loss), key="seg_loss")
     epochs = int(cols[2].number_input("Epochs", 1, 30, 3, key="seg_epochs"))
     scenes = int(cols[3].select_slider("Training scenes", [250, 500, 1000, 2000, 4000], 500, key="seg_scenes"))
     seed = seed_input("seg_seed", cols[4])
