@@ -3,10 +3,10 @@
     python benchmarks/load_test.py [--sessions 1 5 10] [--per-class 50] [--epochs 1] [--train-epochs 10] [--skip-freeze]
 
 One Chromium, one browser context (= one Streamlit session) per student, driven concurrently with
-Playwright's asyncio API. Each session opens the Optimizers page, sets a short comparison (SGD vs
-Adam, --per-class images per class, --epochs epochs, a seed of its own so no session is served
-from another's cached runs) and presses Run; its time is click -> results table shown. Errors
-counted per session: stException boxes and st.error alerts.
+Playwright's asyncio API. Each session opens the Optimizers page from a lesson link (issue 18) that
+sets a short comparison (SGD vs Adam, --per-class images per class, --epochs epochs, a seed of its own
+so no session is served from another's cached runs), checks the inputs show it, and presses Run;
+its time is click -> results table shown. Errors counted per session: stException boxes and st.error alerts.
 
 Printed: per N, all-complete, errors, median / max time per session, and the ratio to one
 session alone; the server's memory (VmRSS/VmHWM from /proc) after start, with the default models
@@ -86,16 +86,10 @@ async def rerun(page, action, timeout_ms: int = 300_000) -> None:
 async def open_page(browser, url: str):
     context = await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
-    page.set_default_timeout(120_000)
+    page.set_default_timeout(300_000)  # 30 pages rendering at once on 2 cores: bounded, but not short
     await page.goto(url, timeout=300_000)
     await page.wait_for_function(TITLE_CHANGED, arg="", timeout=300_000, polling=100)
     return context, page
-
-
-async def set_number(page, key: str, value: int) -> None:
-    box = page.locator(f".st-key-{key} input")
-    await box.fill(str(value))
-    await rerun(page, lambda: box.press("Enter"))
 
 
 async def student(browser, url: str, seed: int, per_class: int, epochs: int) -> dict:
@@ -103,13 +97,17 @@ async def student(browser, url: str, seed: int, per_class: int, epochs: int) -> 
     result = {"seed": seed, "seconds": float("nan"), "ok": False, "exceptions": 0, "errors": 0, "note": ""}
     context = None
     try:
-        context, page = await open_page(browser, f"{url}/Optimizers")
-        await set_number(page, "cnn_per_class", per_class)
-        await set_number(page, "cnn_epochs", epochs)
-        await set_number(page, "cnn_seed", seed)
+        # the teacher's lesson link carries the exercise (issue 18): no rerun per setting while the class arrives
+        query = f"cnn_per_class={per_class}&cnn_epochs={epochs}&cnn_seed={seed}"
+        context, page = await open_page(browser, f"{url}/Optimizers?{query}")
+        for key, value in (("cnn_per_class", per_class), ("cnn_epochs", epochs), ("cnn_seed", seed)):
+            # the first run may still show the page default; the link's value follows within a rerun
+            await page.wait_for_function(f"""() => {{ const box = document.querySelector('.st-key-{key} input');
+                                         return !!box && box.value === '{value}'; }}""", timeout=300_000, polling=200)
         start = time.perf_counter()
         await rerun(page, lambda: page.locator(".st-key-cnn_run button").click(), timeout_ms=600_000)
-        await page.locator(RESULTS_TABLE).wait_for(state="visible", timeout=60_000)
+        # under load the rerun may start > 8 s after the click (RERUN_DONE's idle fallback): wait on the table
+        await page.locator(RESULTS_TABLE).wait_for(state="visible", timeout=600_000)
         result["seconds"] = time.perf_counter() - start
         result["exceptions"] = await page.locator(EXCEPTION).count()
         result["errors"] = await page.locator(ERROR_ALERT).count()

@@ -73,6 +73,9 @@ def session_id() -> str:
     return ctx.session_id if ctx is not None else "local"
 
 
+QUEUE_REDRAW_SECONDS = 2.0  # how often a waiting run redraws its unchanged place in the queue
+
+
 def queued_text(position: int, waiting: int, seconds: float) -> str:
     """What a waiting student reads."""
     return (f"Queued (position {position} of {waiting}, about {seconds:.0f} s): the server is busy with other "
@@ -91,9 +94,14 @@ def admitted(label: str = "run", slots: int = 1) -> Iterator[Ticket]:
     try:
         status = st.empty()
         ticket = control.join(session_id(), label, slots)
+        shown, shown_at = None, 0.0
         while not control.wait(ticket):
             position, waiting = control.position(ticket)
-            status.info(queued_text(max(position, 1), max(waiting, 1), control.expected_wait(ticket)), icon="⏳")
+            # redraw when the place changes, else every QUEUE_REDRAW_SECONDS: 30 waiting tabs redrawing twice a
+            # second kept both cores busy (benchmarks/load_test.py); a Stop click is seen at the next redraw
+            if (position, waiting) != shown or time.monotonic() - shown_at >= QUEUE_REDRAW_SECONDS:
+                status.info(queued_text(max(position, 1), max(waiting, 1), control.expected_wait(ticket)), icon="⏳")
+                shown, shown_at = (position, waiting), time.monotonic()
         status.empty()
         yield ticket
     finally:
