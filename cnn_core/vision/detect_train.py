@@ -93,7 +93,7 @@ class DetectRecord:
     message: str = ""
 
 
-@lru_cache(maxsize=6)
+@lru_cache(maxsize=4)  # a 5,000-scene set (the page's largest) is ~250 MB with its masks: at most ~1 GB
 def cached_scenes(cfg: SceneConfig) -> Scenes:
     """Scenes of a config, generated once per process (read-only: never mutate them)."""
     return scenes_from_config(cfg)
