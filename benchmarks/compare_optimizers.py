@@ -11,6 +11,10 @@ validation split after each epoch. The minimal loop knows SGD and Adam only, so 
 rates of each. Prints both times and their ratio (cnn_core / minimal: the price of the
 bookkeeping; 1.0 = free). Repeats alternate the two sides and keep the best of each.
 
+It also runs the comparison as the pages do for runs of one architecture: one batched network
+(cnn_core.experiments.ensemble: the six LeNet-5s side by side in the channels, on this process's torch threads),
+and prints `ratio batched comparison / minimal one by one = X` (goal <= 0.60 on 2 cores).
+
 --pool also runs the comparison on the local worker pool (cnn_core.experiments.executors, one process and one
 torch thread per worker), after warming it up (spawning the workers, importing torch and loading the dataset in
 each: a server pays that once, at its first comparison), and prints
@@ -37,7 +41,7 @@ from minimal_loop import minimal_train  # noqa: E402
 
 from cnn_core import TrainConfig, load_dataset  # noqa: E402
 from cnn_core.experiments.compare import compare, optimizer_configs  # noqa: E402
-from cnn_core.experiments.executors import LocalProcessPool, wait_all  # noqa: E402
+from cnn_core.experiments.executors import EnsembleExecutor, LocalProcessPool, wait_all  # noqa: E402
 from cnn_core.training import build_initialized_model  # noqa: E402
 from cnn_core.training.optimizers import configure  # noqa: E402
 
@@ -63,10 +67,10 @@ def time_minimal(configs: dict[str, TrainConfig], data) -> float:
     return time.perf_counter() - start
 
 
-def time_executor(executor, configs: dict[str, TrainConfig]) -> float:
+def time_executor(executor, configs: dict[str, TrainConfig], data=None) -> float:
     """Seconds for an executor to run every config (at most its capacity at once), all records consumed."""
     start = time.perf_counter()
-    submission = executor.submit(configs)
+    submission = executor.submit(configs, data)
     histories = wait_all(submission)
     seconds = time.perf_counter() - start
     failed = {k: o.message for k, o in submission.outcomes.items() if o.status not in ("finished", "diverged")}
@@ -98,10 +102,13 @@ def main() -> None:
     base = TrainConfig(model=args.model, epochs=args.epochs, batch_size=args.batch_size, device="cpu", seed=0,
                        per_class=args.per_class)
     configs = optimizer_configs(base, [configure(name, lr) for name, lr in SETTINGS])
-    best = {"cnn_core.experiments.compare": float("inf"), "minimal, one by one": float("inf")}
+    best = {"cnn_core.experiments.compare": float("inf"), "minimal, one by one": float("inf"),
+            "batched comparison": float("inf")}
     for _ in range(args.repeats):
         best["minimal, one by one"] = min(best["minimal, one by one"], time_minimal(configs, data))
         best["cnn_core.experiments.compare"] = min(best["cnn_core.experiments.compare"], time_compare(configs, data))
+        best["batched comparison"] = min(best["batched comparison"],
+                                         time_executor(EnsembleExecutor(), configs, data))
 
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device cpu")
@@ -111,6 +118,9 @@ def main() -> None:
         print(f"{name:>20}: {seconds:7.2f} s")
     ratio = best["cnn_core.experiments.compare"] / best["minimal, one by one"]
     print(f"ratio cnn_core.experiments.compare / minimal = {ratio:.3f} (1.0 = no overhead)")
+    print(f"ratio batched comparison / minimal one by one = "
+          f"{best['batched comparison'] / best['minimal, one by one']:.3f} (goal <= 0.60 on 2 cores; "
+          f"{torch.get_num_threads()} torch threads)")
     if args.pool or args.ray:
         pool_seconds = time_pool(args, base, configs, best["minimal, one by one"])
     if args.ray:

@@ -11,7 +11,7 @@ from cnn_core.training.optimizers import OPTIMIZERS, configure
 from pages.common import links, publish  # lesson links, the class gallery (issue 18)
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
-from pages.common.experiments import run_experiment
+from pages.common.experiments import run_experiment, timing_caption
 from pages.common.optimizer_charts import (live_comparison_chart, lr_schedule_chart, recolor, summary_display,
                                            surface_chart, surface_loss_chart, with_divergence)
 from pages.common.optimizer_ui import (BATCHES, BOUNDS, MODEL_CHOICES, comparison_data, optimizer_editor,
@@ -110,7 +110,7 @@ def show_results(experiment, configs: dict, clicked: bool, target: float, smooth
     st.dataframe(summary_display(table, target), hide_index=True, width="stretch", key="cnn_table")
     cached = f" {len(experiment.from_cache)} of {len(experiment.configs)} runs came from the cache." \
         if experiment.from_cache else ""
-    st.caption("Accuracy on the validation split after each epoch; time counts each run's own computing." + cached)
+    st.caption("Accuracy on the validation split after each epoch." + timing_caption(experiment) + cached)
     d1, d2 = st.columns(2)
     d1.download_button("⬇ Results per step and epoch (CSV)", results_csv(frame), "optimizer_comparison.csv",
                        "text/csv", key="cnn_csv")

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from cnn_core import OptimizerConfig, TrainConfig
-from cnn_core.experiments.executors import (ExecutorChoice, InProcessExecutor, choose_executor, local_pool, stream,
-                                            strip_timing)
+from cnn_core.experiments.executors import (EnsembleExecutor, ExecutorChoice, InProcessExecutor, choose_executor,
+                                            local_pool, stream, strip_timing)
 from cnn_core.training import RunStatus
 from pages.common.admission import Admission
 
@@ -116,7 +116,7 @@ def test_the_optimizer_comparison_on_the_pool_matches_in_process(app_test, monke
     from pages.common.state import finished_runs
 
     monkeypatch.delenv("CNN_PLAYGROUND_RAY_ADDRESS", raising=False)
-    monkeypatch.delenv("CNN_PLAYGROUND_EXECUTOR", raising=False)
+    monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "pool")  # not the batched network: the pool, bit for bit
     finished_runs.clear()  # nothing from the cache: both runs are trained
     at = _optimizer_page(app_test).button(key="cnn_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
@@ -167,3 +167,27 @@ def test_a_cancelled_in_process_run_ends_stopped_with_its_weights():
     assert list(records) == []  # nothing after the cancel
     outcome = submission.outcomes["a"]
     assert outcome.status is RunStatus.STOPPED and outcome.state is not None
+
+
+def test_the_optimizer_comparison_runs_as_one_batched_network_by_default(app_test, monkeypatch):
+    from pages.common.state import finished_runs
+
+    monkeypatch.delenv("CNN_PLAYGROUND_RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("CNN_PLAYGROUND_EXECUTOR", raising=False)
+    finished_runs.clear()
+    at = _optimizer_page(app_test).button(key="cnn_run").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
+    batched = at.session_state["opt_cnn_experiment"]
+    assert batched.executor == EnsembleExecutor.name and batched.status == "finished"
+    assert any("computed together as one batched network" in c.value for c in at.caption), [c.value for c in at.caption]
+
+    monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "in-process")
+    finished_runs.clear()
+    local = _optimizer_page(app_test).button(key="cnn_run").click().run().session_state["opt_cnn_experiment"]
+    assert local.executor == "in-process" and list(local.histories) == list(batched.histories)
+    for label, records in local.histories.items():
+        assert [(r.kind, r.step) for r in batched.histories[label]] == [(r.kind, r.step) for r in records]
+        for got, want in zip(batched.histories[label], records):
+            assert got.train_loss == pytest.approx(want.train_loss, rel=1e-4)
+        for name, tensor in local.states[label].items():
+            torch.testing.assert_close(batched.states[label][name], tensor, rtol=1e-4, atol=1e-5)

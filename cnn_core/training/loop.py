@@ -128,6 +128,8 @@ class TrainingRun:
         self.history: list[Record] = []
         self.epoch = 0  # finished epochs (an epoch stopped half-way is not counted until it is resumed and done)
         self._partial: tuple | None = None  # the stopped epoch: order, batches, next index, sums, seconds spent
+        self._current: tuple = ()  # the epoch in progress, in the same layout
+        self._clock = self._epoch_clock = 0.0  # perf_counter at the run's (resumed) start and the epoch's start
         self.step = 0
         self.status = RunStatus.READY
         self.best_val_loss = math.inf
@@ -138,6 +140,11 @@ class TrainingRun:
         self._train_y = self.data.train_y.to(self.device)
         self._elapsed = 0.0
         self._first_loss: float | None = None
+
+    @property
+    def stochastic(self) -> bool:
+        """True when the model draws random numbers in its forward pass (dropout), from this run's own stream."""
+        return self._stochastic
 
     def use_scheduler(self, scheduler: torch.optim.lr_scheduler.LRScheduler) -> None:
         """Replace the learning-rate schedule (e.g. the LR range test's ramp); stepped after every step."""
@@ -164,22 +171,35 @@ class TrainingRun:
 
     def _train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float, float] | None:
         """One optimizer step; returns (loss, accuracy, grad norm) or None if the loss diverged."""
-        cfg = self.config
         logits = self.model(x)  # N x K
-        loss = compute_loss(cfg.loss, logits, y, cfg.regularization.label_smoothing)
-        penalty = _penalty(self.model, cfg.regularization)
-        total = loss + penalty if penalty is not None else loss
-        value = total.item()
-        if self._first_loss is None:
-            self._first_loss = value
-        limit = min(cfg.divergence_loss, cfg.divergence_factor * max(self._first_loss, 1e-3))
-        if not math.isfinite(value) or value > limit:
+        loss, total = self.loss_terms(logits, y)
+        if self.diverges(total.item()):
             return None
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
+        return self.apply_gradients(logits, y, loss)
+
+    def loss_terms(self, logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(data loss, data loss + weight penalties) of one batch's N x K logits."""
+        cfg = self.config
+        loss = compute_loss(cfg.loss, logits, y, cfg.regularization.label_smoothing)
+        penalty = _penalty(self.model, cfg.regularization)
+        return loss, (loss + penalty if penalty is not None else loss)
+
+    def diverges(self, value: float) -> bool:
+        """True when a step's total loss is NaN, infinite or far above the run's first loss (no step is taken)."""
+        cfg = self.config
+        if self._first_loss is None:
+            self._first_loss = value
+        limit = min(cfg.divergence_loss, cfg.divergence_factor * max(self._first_loss, 1e-3))
+        return not math.isfinite(value) or value > limit
+
+    def apply_gradients(self, logits: torch.Tensor, y: torch.Tensor,
+                        loss: torch.Tensor) -> tuple[float, float, float]:
+        """Clip (if asked), step the optimizer and schedule; returns (loss, accuracy, grad norm) of the batch."""
         grads = [p.grad for p in self._params if p.grad is not None]
-        if cfg.max_grad_norm is not None:
-            norm = torch.nn.utils.clip_grad_norm_(self._params, cfg.max_grad_norm)
+        if self.config.max_grad_norm is not None:
+            norm = torch.nn.utils.clip_grad_norm_(self._params, self.config.max_grad_norm)
         else:
             norm = torch.nn.utils.get_total_norm(grads)
         self.optimizer.step()
@@ -191,74 +211,107 @@ class TrainingRun:
 
     def records(self, epochs: int | None = None) -> Iterator[Record]:
         """Train for `epochs` more epochs (default: the config's), yielding step and epoch records."""
-        if self.status in (RunStatus.DIVERGED, RunStatus.EARLY_STOPPED):
+        if not self.start():
             return
-        cfg = self.config
-        self.status = RunStatus.RUNNING
-        start = time.perf_counter() - self._elapsed
-        for _ in range(epochs or cfg.epochs):
-            number = self.epoch + 1  # self.epoch counts finished epochs; a stopped epoch is resumed, not skipped
-            epoch_start = time.perf_counter()
-            self.model.train()
-            if self._partial is not None:  # Stop came mid-epoch: continue it where it stopped (same batch order)
-                order, epoch_x, epoch_y, start_at, loss_sum, correct_sum, seen, spent = self._partial
-            else:
-                order = torch.randperm(len(self._train_y), generator=self._order).to(self.device)
-                epoch_x, epoch_y = self._epoch_batches(order)
-                start_at, loss_sum, correct_sum, seen, spent = 0, 0.0, 0.0, 0.0, 0.0
-            for first in range(start_at, len(order), cfg.batch_size):
-                if epoch_x is not None:  # contiguous views of this epoch's shuffled copy
-                    x, y = epoch_x[first:first + cfg.batch_size], epoch_y[first:first + cfg.batch_size]
-                else:
-                    idx = order[first:first + cfg.batch_size]
-                    x, y = self._train_x[idx], self._train_y[idx]  # N x C x H x W, N
-                if cfg.regularization.augment.enabled():
-                    x = augment_batch(x.cpu(), cfg.regularization.augment, self._augment).to(self.device)
+        for _ in range(epochs or self.config.epochs):
+            self.begin_epoch()
+            while (batch := self.next_batch()) is not None:
+                x, y = batch
                 lr = self.optimizer.param_groups[0]["lr"]
                 with self._own_rng() if self._stochastic else contextlib.nullcontext():
                     result = self._train_step(x, y)
-                self._elapsed = time.perf_counter() - start
-                if result is None:
-                    self.status = RunStatus.DIVERGED
-                    record = Record("diverged", number, self.step, lr=lr, seconds=self._elapsed,
-                                    message=f"Diverged at step {self.step + 1}: the loss became NaN, infinite or "
-                                            f"more than {cfg.divergence_factor:g} times its starting value. "
-                                            "Try a smaller learning rate.")
-                    self.history.append(record)
-                    yield record
+                record = self.finish_step(result, lr, len(y))
+                yield record
+                if record.kind == "diverged":
                     return
-                self.step += 1
-                loss_value, accuracy, norm = result
-                loss_sum += loss_value * len(y)
-                correct_sum += accuracy * len(y)
-                seen += len(y)
-                self._partial = (order, epoch_x, epoch_y, first + cfg.batch_size, loss_sum, correct_sum, seen,
-                                 spent + time.perf_counter() - epoch_start)  # where a Stop here would resume
-                record = Record("step", number, self.step, train_loss=loss_value, train_acc=accuracy, lr=lr,
-                                grad_norm=norm, seconds=self._elapsed)
-                self.history.append(record)
-                yield record
-            val_loss, val_acc = evaluate(self.model, self.data.val_x, self.data.val_y, cfg.loss)
-            self._elapsed = time.perf_counter() - start
-            self._partial = None
-            self.epoch = number
-            record = Record("epoch", self.epoch, self.step, train_loss=loss_sum / seen, train_acc=correct_sum / seen,
-                            val_loss=val_loss, val_acc=val_acc, lr=self.optimizer.param_groups[0]["lr"],
-                            seconds=self._elapsed, epoch_seconds=spent + time.perf_counter() - epoch_start)
-            self.history.append(record)
-            yield record
-            if self._early_stop_check(val_loss):
-                self.model.load_state_dict(self._best_state)
-                self.status = RunStatus.EARLY_STOPPED
-                record = Record("early_stop", self.best_epoch, self.step, val_loss=self.best_val_loss,
-                                seconds=self._elapsed,
-                                message=f"Early stopping after epoch {self.epoch}: no improvement for "
-                                        f"{cfg.regularization.early_stopping_patience} epochs; restored the weights "
-                                        f"of epoch {self.best_epoch}.")
-                self.history.append(record)
-                yield record
+            yield from self.end_epoch()
+            if self.status == RunStatus.EARLY_STOPPED:
                 return
         self.status = RunStatus.FINISHED
+
+    # The phases of records(), also driven step by step by a batched ensemble (cnn_core.experiments.ensemble).
+
+    def start(self) -> bool:
+        """Mark the run running and start its clock; False if it already ended (diverged, early-stopped)."""
+        if self.status in (RunStatus.DIVERGED, RunStatus.EARLY_STOPPED):
+            return False
+        self.status = RunStatus.RUNNING
+        self._clock = time.perf_counter() - self._elapsed
+        return True
+
+    def begin_epoch(self) -> None:
+        """Start the next epoch (a new batch order), or resume the one a Stop interrupted (same order)."""
+        self.model.train()
+        self._epoch_clock = time.perf_counter()
+        if self._partial is not None:  # Stop came mid-epoch: continue it where it stopped (same batch order)
+            self._current = self._partial
+        else:
+            order = torch.randperm(len(self._train_y), generator=self._order).to(self.device)
+            epoch_x, epoch_y = self._epoch_batches(order)
+            self._current = (order, epoch_x, epoch_y, 0, 0.0, 0.0, 0.0, 0.0)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The epoch's next (x, y) batch (augmented if the config says so), or None at the epoch's end."""
+        order, epoch_x, epoch_y, first = self._current[:4]
+        if first >= len(order):
+            return None
+        size = self.config.batch_size
+        if epoch_x is not None:  # contiguous views of this epoch's shuffled copy
+            x, y = epoch_x[first:first + size], epoch_y[first:first + size]
+        else:
+            idx = order[first:first + size]
+            x, y = self._train_x[idx], self._train_y[idx]  # N x C x H x W, N
+        if self.config.regularization.augment.enabled():
+            x = augment_batch(x.cpu(), self.config.regularization.augment, self._augment).to(self.device)
+        return x, y
+
+    def finish_step(self, result: tuple[float, float, float] | None, lr: float, size: int) -> Record:
+        """The record of a step just taken (`result` from the step, None if it diverged), with the epoch's sums."""
+        cfg = self.config
+        self._elapsed = time.perf_counter() - self._clock
+        if result is None:
+            self.status = RunStatus.DIVERGED
+            record = Record("diverged", self.epoch + 1, self.step, lr=lr, seconds=self._elapsed,
+                            message=f"Diverged at step {self.step + 1}: the loss became NaN, infinite or "
+                                    f"more than {cfg.divergence_factor:g} times its starting value. "
+                                    "Try a smaller learning rate.")
+            self.history.append(record)
+            return record
+        self.step += 1
+        loss_value, accuracy, norm = result
+        order, epoch_x, epoch_y, first, loss_sum, correct_sum, seen, spent = self._current
+        self._current = (order, epoch_x, epoch_y, first + cfg.batch_size, loss_sum + loss_value * size,
+                         correct_sum + accuracy * size, seen + size, spent)
+        self._partial = self._current[:7] + (spent + time.perf_counter() - self._epoch_clock,)  # a Stop resumes here
+        record = Record("step", self.epoch + 1, self.step, train_loss=loss_value, train_acc=accuracy, lr=lr,
+                        grad_norm=norm, seconds=self._elapsed)
+        self.history.append(record)
+        return record
+
+    def end_epoch(self, val: tuple[float, float] | None = None) -> Iterator[Record]:
+        """The epoch's record (validation loss and accuracy: `val`, or evaluated now), then early stopping's."""
+        cfg = self.config
+        val_loss, val_acc = val if val is not None else evaluate(self.model, self.data.val_x, self.data.val_y,
+                                                                 cfg.loss)
+        self._elapsed = time.perf_counter() - self._clock
+        loss_sum, correct_sum, seen, spent = self._current[4:]
+        self._partial = None
+        self.epoch += 1
+        record = Record("epoch", self.epoch, self.step, train_loss=loss_sum / seen, train_acc=correct_sum / seen,
+                        val_loss=val_loss, val_acc=val_acc, lr=self.optimizer.param_groups[0]["lr"],
+                        seconds=self._elapsed, epoch_seconds=spent + time.perf_counter() - self._epoch_clock)
+        self.history.append(record)
+        yield record
+        if self._early_stop_check(val_loss):
+            self.model.load_state_dict(self._best_state)
+            self.status = RunStatus.EARLY_STOPPED
+            record = Record("early_stop", self.best_epoch, self.step, val_loss=self.best_val_loss,
+                            seconds=self._elapsed,
+                            message=f"Early stopping after epoch {self.epoch}: no improvement for "
+                                    f"{cfg.regularization.early_stopping_patience} epochs; restored the weights "
+                                    f"of epoch {self.best_epoch}.")
+            self.history.append(record)
+            yield record
 
     def _early_stop_check(self, val_loss: float) -> bool:
         """Track the best validation loss; True when patience has run out."""

@@ -11,7 +11,7 @@ import torch
 
 from cnn_core import Record, RunStatus, TrainConfig
 from cnn_core.experiments.compare import comparison_frame
-from cnn_core.experiments.executors import ExecutorChoice, choose_executor, stream
+from cnn_core.experiments.executors import EnsembleExecutor, ExecutorChoice, choose_executor, stream
 from cnn_core.training.budget import check_runs
 
 from .charts import epoch_metric_chart, step_loss_chart
@@ -79,10 +79,20 @@ def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
     return experiment
 
 
-def plan_executor(runs: int) -> ExecutorChoice:
-    """Where `runs` runs should compute now: the worker pool when more than one admission slot (core) is
-    free, Ray when a cluster is configured, else this process (ExecutorChoice.parallel: the slots to hold)."""
-    return choose_executor(runs, admission().free())
+def timing_caption(experiment: Experiment) -> str:
+    """Where the runs computed and what their times mean, for the caption under a comparison's results."""
+    if experiment.executor == EnsembleExecutor.name:
+        return (f" The runs computed together as one batched network (their layers side by side, "
+                f"{experiment.seconds:.1f} s in all), so each run's time is that shared time.")
+    where = {"local processes": " The runs computed side by side in worker processes."}.get(experiment.executor, "")
+    return where + " Time counts each run's own computing."
+
+
+def plan_executor(configs: dict[str, TrainConfig]) -> ExecutorChoice:
+    """Where these runs should compute now: Ray when a cluster is configured, one batched network for runs of
+    one architecture, the worker pool when more than one admission slot (core) is free, else this process
+    (ExecutorChoice.parallel: the slots to hold)."""
+    return choose_executor(len(configs), admission().free(), configs)
 
 
 def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: str,
@@ -91,7 +101,7 @@ def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: s
     data = get_dataset(first.dataset, first.per_class)
     check_runs(to_train, data)  # refused before it queues, on the meta device (nothing allocated)
     total = max(sum(math.ceil(len(data.train_y) / c.batch_size) * c.epochs for c in to_train.values()), 1)
-    choice = plan_executor(len(to_train))
+    choice = plan_executor(to_train)
     experiment.executor = choice.executor.name
     if choice.note:
         st.info(choice.note, icon="🖥️")
