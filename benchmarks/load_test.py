@@ -2,8 +2,10 @@
 
     python benchmarks/load_test.py [--sessions 1 5 10] [--per-class 50] [--epochs 1] [--train-epochs 10] [--skip-freeze]
 
-One Chromium, one browser context (= one Streamlit session) per student, driven concurrently with
-Playwright's asyncio API. Each session opens the Optimizers page from a lesson link (issue 18) that
+Each student is one Streamlit session: by default a websocket client that speaks Streamlit's own protocol
+(st_protocol.py: the messages a tab sends, the replies read but not rendered), so the figure is the server's;
+with --client browser, one Chromium browser context per student, driven concurrently with Playwright's asyncio
+API (30 renderers then share the server's 2 cores). Each session opens the Optimizers page from a lesson link (issue 18) that
 sets a short comparison (SGD vs Adam, --per-class images per class, --epochs epochs, a seed of its own
 so no session is served from another's cached runs), checks the inputs show it, and presses Run;
 its time is click -> results table shown. Errors counted per session: stException boxes and st.error alerts.
@@ -120,9 +122,39 @@ async def student(browser, url: str, seed: int, per_class: int, epochs: int) -> 
     return result
 
 
-async def crowd(browser, url: str, n: int, first_seed: int, per_class: int, epochs: int) -> tuple[list[dict], float]:
+async def protocol_student(url: str, seed: int, per_class: int, epochs: int) -> dict:
+    """The same session as `student`, over Streamlit's websocket protocol instead of a Chromium tab."""
+    from st_protocol import Session
+
+    result = {"seed": seed, "seconds": float("nan"), "ok": False, "exceptions": 0, "errors": 0, "note": ""}
+    try:
+        async with Session(url) as session:
+            query = f"cnn_per_class={per_class}&cnn_epochs={epochs}&cnn_seed={seed}"
+            page = await session.open("Optimizers", query, timeout_s=600)
+            wanted = {"cnn_per_class": per_class, "cnn_epochs": epochs, "cnn_seed": seed}
+            shown = {key: page.numbers.get(key) for key in wanted}
+            if shown != {key: float(value) for key, value in wanted.items()}:
+                raise RuntimeError(f"the link's values are not shown: {shown}")
+            start = time.perf_counter()
+            done = await session.click("cnn_run", page, timeout_s=600)
+            result["seconds"] = time.perf_counter() - start
+            result["exceptions"], result["errors"] = len(done.exceptions), len(done.errors)
+            if not done.saw("final val acc"):
+                result["note"] = "the run ended without its results table"
+            result["ok"] = not (done.exceptions or done.errors or result["note"])
+    except Exception as exc:  # a timeout or a closed socket is a result to print, not a crash of the benchmark
+        result["note"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+    return result
+
+
+async def crowd(browser, url: str, n: int, first_seed: int, per_class: int, epochs: int,
+                client: str = "browser") -> tuple[list[dict], float]:
     start = time.perf_counter()
-    results = await asyncio.gather(*(student(browser, url, first_seed + i, per_class, epochs) for i in range(n)))
+    if client == "protocol":
+        jobs = [protocol_student(url, first_seed + i, per_class, epochs) for i in range(n)]
+    else:
+        jobs = [student(browser, url, first_seed + i, per_class, epochs) for i in range(n)]
+    results = await asyncio.gather(*jobs)
     return list(results), time.perf_counter() - start
 
 
@@ -186,12 +218,12 @@ async def main_async(args) -> None:
                     await visit(browser, server.url + path)
                 memory["default models loaded"] = memory_mib(server.pid)
                 warm = await student(browser, server.url, 999, args.per_class, args.epochs)
-                print(f"  warm-up session (not timed; its comparison starts the worker pool): {warm['seconds']:.1f} s "
-                      f"{warm['note']}", flush=True)
+                print(f"  warm-up session in Chromium (not timed): {warm['seconds']:.1f} s {warm['note']}", flush=True)
                 rows, baseline, seed = [], None, 1000
                 for n in args.sessions:
                     with MemorySampler(server.pid) as sampler:
-                        results, wall = await crowd(browser, server.url, n, seed, args.per_class, args.epochs)
+                        results, wall = await crowd(browser, server.url, n, seed, args.per_class, args.epochs,
+                                                    args.client)
                     seed += n
                     times = [r["seconds"] for r in results if r["ok"]]
                     if n == 1 and times:
@@ -209,8 +241,10 @@ async def main_async(args) -> None:
                 tree_peak = tree.stop()
 
     print()
+    clients = {"browser": "one Chromium, one context per session",
+               "protocol": "one Streamlit websocket session per student (st_protocol.py, no rendering)"}
     print(f"load test: Optimizers page, SGD vs Adam, {args.per_class} images/class, {args.epochs} epoch(s), "
-          "one Chromium, one context per session")
+          f"{clients[args.client]}")
     print(f"  {'N':>3s} {'complete':>9s} {'errors':>7s} {'median s':>9s} {'max s':>7s} {'wall s':>7s} "
           f"{'x alone':>8s} {'peak RSS':>9s}")
     for n, results, wall, peak in rows:
@@ -249,6 +283,9 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--train-epochs", type=int, default=10, help="epochs of the Train page run (1..50)")
+    parser.add_argument("--client", choices=["protocol", "browser"], default="protocol",
+                        help="students as Streamlit websocket sessions (default: the server's load alone) or as "
+                             "Chromium tabs (their rendering shares the server's cores)")
     parser.add_argument("--skip-freeze", action="store_true",
                         help="skip the 'long runs never freeze other sessions' check (Train page default run)")
     args = parser.parse_args()

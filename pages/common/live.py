@@ -74,6 +74,8 @@ def session_id() -> str:
 
 
 QUEUE_REDRAW_SECONDS = 2.0  # how often a waiting run redraws its unchanged place in the queue
+BUSY_DRAW_SECONDS = 3.0  # while others wait for a slot, a live chart redraws at most this often (an epoch's end
+                         # still at once): each redraw holds the interpreter for ~50 ms that the queue waits behind
 
 
 def queued_text(position: int, waiting: int, seconds: float) -> str:
@@ -161,7 +163,8 @@ def run_live(items: Iterable[T], key: str, *, on_item: Callable[[T], None] | Non
                     fraction, text = progress(item)
                     ticket.progress = min(max(fraction, 0.0), 1.0)
                     bar.progress(ticket.progress, text=text)
-                if draw and (now_urgent or now - last_draw >= draw_every):
+                if draw and (now_urgent or now - last_draw >= (
+                        draw_every if not control.counts()[1] else max(draw_every, BUSY_DRAW_SECONDS))):
                     last_draw = now
                     draw(item, box)
                 if control.overdue(ticket):
