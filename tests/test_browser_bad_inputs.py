@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.bad_inputs import ACCEPT, CHECKPOINT, EITHER, IMAGE, REFUSE, Upload, for_kind, interleaved, marker_path
 from tests.helpers import IDLE_SELECTOR, act_and_wait_for_rerun, exception_texts, save_screenshot, wait_for_app_idle
@@ -116,6 +117,10 @@ class BrowserSession:
         """
         page = self.page
         target = page.locator(f'.st-key-{self.uploader.key} [data-testid="stFileUploaderDropzoneInput"]')
+        try:  # right after the setup's rerun the widget may still be on its way into the DOM
+            target.wait_for(state="attached", timeout=15_000)
+        except PlaywrightTimeout:
+            return False
         if target.count() != 1:
             return False
         act_and_wait_for_rerun(page, lambda: target.set_input_files(str(path)), timeout_ms=120_000)

@@ -191,3 +191,4 @@ def test_the_optimizer_comparison_runs_as_one_batched_network_by_default(app_tes
             assert got.train_loss == pytest.approx(want.train_loss, rel=1e-4)
         for name, tensor in local.states[label].items():
             torch.testing.assert_close(batched.states[label][name], tensor, rtol=1e-4, atol=1e-5)
+    finished_runs.clear()  # later tests train these settings themselves

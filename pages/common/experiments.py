@@ -82,8 +82,10 @@ def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
 def timing_caption(experiment: Experiment) -> str:
     """Where the runs computed and what their times mean, for the caption under a comparison's results."""
     if experiment.executor == EnsembleExecutor.name:
+        # the records' clocks, not experiment.seconds: a Stop interrupts the script before that is set
+        seconds = max((records[-1].seconds for records in experiment.histories.values() if records), default=0.0)
         return (f" The runs computed together as one batched network (their layers side by side, "
-                f"{experiment.seconds:.1f} s in all), so each run's time is that shared time.")
+                f"{seconds:.1f} s in all), so each run's time is that shared time.")
     where = {"local processes": " The runs computed side by side in worker processes."}.get(experiment.executor, "")
     return where + " Time counts each run's own computing."
 
