@@ -13,7 +13,9 @@ bookkeeping; 1.0 = free). Repeats alternate the two sides and keep the best of e
 
 It also runs the comparison as the pages do for runs of one architecture: one batched network
 (cnn_core.experiments.ensemble: the six LeNet-5s side by side in the channels, on this process's torch threads),
-and prints `ratio batched comparison / minimal one by one = X` (goal <= 0.60 on 2 cores).
+and prints `ratio batched comparison / minimal one by one = X` (goal <= 0.60 on 2 cores), then the same on one torch
+thread, as the Streamlit server computes (there the pages batch only when one core is free: with two, the
+worker pool is faster).
 
 --pool also runs the comparison on the local worker pool (cnn_core.experiments.executors, one process and one
 torch thread per worker), after warming it up (spawning the workers, importing torch and loading the dataset in
@@ -109,6 +111,13 @@ def main() -> None:
         best["cnn_core.experiments.compare"] = min(best["cnn_core.experiments.compare"], time_compare(configs, data))
         best["batched comparison"] = min(best["batched comparison"],
                                          time_executor(EnsembleExecutor(), configs, data))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in the Streamlit server (pages/common/__init__.py)
+        try:
+            best["batched, 1 thread"] = min(best.get("batched, 1 thread", float("inf")),
+                                            time_executor(EnsembleExecutor(), configs, data))
+        finally:
+            torch.set_num_threads(threads)
 
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device cpu")
@@ -121,6 +130,8 @@ def main() -> None:
     print(f"ratio batched comparison / minimal one by one = "
           f"{best['batched comparison'] / best['minimal, one by one']:.3f} (goal <= 0.60 on 2 cores; "
           f"{torch.get_num_threads()} torch threads)")
+    print(f"ratio batched comparison on 1 torch thread (the server's) / minimal one by one = "
+          f"{best['batched, 1 thread'] / best['minimal, one by one']:.3f}")
     if args.pool or args.ray:
         pool_seconds = time_pool(args, base, configs, best["minimal, one by one"])
     if args.ray:

@@ -74,7 +74,7 @@ def test_a_running_comparison_updates_its_live_chart(streamlit_server, browser_p
     if stopped:
         stop.first.click()
     wait_for_app_idle(page, timeout_ms=400_000)
-    page.wait_for_selector("text=The runs computed together as one batched network", timeout=60_000)  # the default executor
+    page.wait_for_selector("text=Time counts each run's own computing", timeout=60_000)
     assert_no_exception(page, "optimizer page after training")
     assert page.locator('[data-testid="stDataFrame"]').count() == 2, "expected the summary table and the 2-D table"
     if stopped:  # the partial results stay on the page, marked as stopped

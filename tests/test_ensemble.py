@@ -219,14 +219,19 @@ def test_stop_ends_every_batched_run_with_its_partial_history(data):
             torch.testing.assert_close(submission.outcomes[label].state[name], tensor, rtol=0, atol=0)
 
 
-def test_the_choice_batches_runs_of_one_architecture(monkeypatch):
+def test_the_choice_batches_runs_of_one_architecture_on_one_core(monkeypatch):
     monkeypatch.delenv("CNN_PLAYGROUND_RAY_ADDRESS", raising=False)
     monkeypatch.delenv("CNN_PLAYGROUND_EXECUTOR", raising=False)
     same = configs_for(BASE)
-    choice = choose_executor(len(same), free_cores=2, configs=same)
-    assert choice.executor.name == EnsembleExecutor.name and choice.parallel == min(2, os.cpu_count() or 1)
-    assert choose_executor(3, free_cores=1, configs=same).parallel == 1
+    one = choose_executor(len(same), free_cores=1, configs=same)  # one core: batched beats taking turns
+    assert (one.executor.name, one.parallel) == (EnsembleExecutor.name, 1)
     mixed = {"a": BASE, "b": replace(BASE, model="mlp")}
     assert choose_executor(2, free_cores=1, configs=mixed).executor.name == "in-process"
+    if (os.cpu_count() or 1) >= 2:  # two free cores: two worker processes are faster than one batched thread
+        assert choose_executor(3, free_cores=2, configs=same).executor.name == "local processes"
+        monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "batched")  # a server short of memory: no workers
+        choice = choose_executor(3, free_cores=2, configs=same)
+        assert (choice.executor.name, choice.parallel) == (EnsembleExecutor.name, 2)
+        assert choose_executor(2, free_cores=2, configs=mixed).executor.name == "local processes"
     monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "in-process")
-    assert choose_executor(3, free_cores=2, configs=same).executor.name == "in-process"
+    assert choose_executor(3, free_cores=1, configs=same).executor.name == "in-process"

@@ -146,11 +146,11 @@ class EnsembleSubmission(InProcessSubmission):
 
 
 class EnsembleExecutor:
-    """Several runs of one architecture as one batched network in this process, on all its torch threads.
+    """Several runs of one architecture as one batched network in this process, on its torch threads.
 
-    On a 2-core CPU a 6-optimizer comparison of LeNet-5 takes about half as long as the six runs one by one,
-    faster than two worker processes (benchmarks/compare_optimizers.py): batched layers keep both cores busy
-    where six small ones cannot.
+    On one torch thread (the server's) a 6-optimizer comparison of LeNet-5 takes 0.78 of the time the runs
+    take in turns; on two threads 0.61 of six minimal loops one by one (benchmarks/compare_optimizers.py).
+    Two worker processes are faster still when two cores are free, at ~0.5 GiB of memory each.
     """
 
     name = "one batched network (in-process)"
@@ -508,21 +508,25 @@ def _local_choice(runs: int, free_cores: int | None,
                   configs: Mapping[Hashable, TrainConfig] | None = None) -> ExecutorChoice:
     cores = free_cores if free_cores is not None else (os.cpu_count() or 1)
     mode = _mode()
-    if runs > 1 and configs is not None and mode not in ("in-process", "pool") and groupable(configs) is None:
+    batchable = runs > 1 and configs is not None and mode != "in-process" and groupable(configs) is None
+    if batchable and mode == "batched":  # a server short of memory: no worker processes
         return ExecutorChoice(EnsembleExecutor(), parallel=max(1, min(cores, os.cpu_count() or 1)))
     if runs > 1 and cores > 1 and mode != "in-process":
         parallel = min(runs, cores, os.cpu_count() or 1)
         if parallel > 1:
             return ExecutorChoice(local_pool(parallel), parallel=parallel)
+    if batchable:  # one core: one batched network beats the runs taking turns on it
+        return ExecutorChoice(EnsembleExecutor())
     return ExecutorChoice(InProcessExecutor())
 
 
 def choose_executor(runs: int, free_cores: int | None = None,
                     configs: Mapping[Hashable, TrainConfig] | None = None) -> ExecutorChoice:
-    """Where `runs` runs compute: Ray when CNN_PLAYGROUND_RAY_ADDRESS is set (falling back to this server with a
-    note); runs of one architecture (`configs`) as one batched network; other runs on the local worker pool
-    when more than one core is free; else in-process. CNN_PLAYGROUND_EXECUTOR=pool skips the batched network,
-    =in-process uses neither it nor the pool."""
+    """Where `runs` runs compute, the fastest first: Ray when CNN_PLAYGROUND_RAY_ADDRESS is set (falling back
+    to this server with a note); the local worker pool when more than one core is free (one torch thread per
+    worker); with one core, runs of one architecture (`configs`) as one batched network; else in-process,
+    taking turns. CNN_PLAYGROUND_EXECUTOR=batched prefers the batched network to the pool (no worker
+    processes: less memory), =in-process uses neither."""
     address = os.environ.get("CNN_PLAYGROUND_RAY_ADDRESS", "").strip()
     if address:
         from cnn_core.experiments.ray_executor import RayUnavailable, ray_executor
