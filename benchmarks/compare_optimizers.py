@@ -105,7 +105,7 @@ def main() -> None:
                        per_class=args.per_class)
     configs = optimizer_configs(base, [configure(name, lr) for name, lr in SETTINGS])
     best = {"cnn_core.experiments.compare": float("inf"), "minimal, one by one": float("inf"),
-            "batched comparison": float("inf")}
+            "batched comparison": float("inf"), "batched, 1 thread": float("inf")}
     for _ in range(args.repeats):
         best["minimal, one by one"] = min(best["minimal, one by one"], time_minimal(configs, data))
         best["cnn_core.experiments.compare"] = min(best["cnn_core.experiments.compare"], time_compare(configs, data))
@@ -114,8 +114,7 @@ def main() -> None:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in the Streamlit server (pages/common/__init__.py)
         try:
-            best["batched, 1 thread"] = min(best.get("batched, 1 thread", float("inf")),
-                                            time_executor(EnsembleExecutor(), configs, data))
+            best["batched, 1 thread"] = min(best["batched, 1 thread"], time_executor(EnsembleExecutor(), configs, data))
         finally:
             torch.set_num_threads(threads)
 

@@ -54,7 +54,8 @@ def surface_specs(surface: Surface, runs: tuple[tuple[str, OptimizerConfig], ...
                   steps: int, schedule: ScheduleConfig, upto: int) -> tuple[dict, dict]:
     """The contour map with the paths and the loss chart as Vega-Lite specs, for the first `upto` steps (cached:
     building them costs ~0.3 s of the interpreter per rerun, which 30 students' reruns would queue behind)."""
-    visible = (paths := run_surface(surface, runs, start, steps, schedule))[paths["step"] <= upto]
+    paths = run_surface(surface, runs, start, steps, schedule)
+    visible = paths[paths["step"] <= upto]
     with alt.data_transformers.disable_max_rows():  # the 80 x 80 contour grid: 6,400 rows inline
         return surface_chart(grid_of(surface), visible, surface).to_dict(), surface_loss_chart(visible).to_dict()
 

@@ -265,8 +265,8 @@ class EnsembleTraining:
     def __init__(self, runs: Mapping[Hashable, TrainingRun]) -> None:
         self.runs = dict(runs)
         self._nets: dict[tuple, GroupedNetwork] = {}
-        whole = self._net(tuple(self.runs))
-        whole.verify(next(iter(self.runs.values())).data.train_x[:4].to(next(iter(self.runs.values())).device))
+        first = next(iter(self.runs.values()))
+        self._net(tuple(self.runs)).verify(first.data.train_x[:4].to(first.device))
 
     def _net(self, labels: tuple) -> GroupedNetwork:
         if labels not in self._nets:  # the runs still going (a diverged run drops out)

@@ -90,12 +90,9 @@ class InProcessSubmission:
         self.outcomes: dict[Hashable, RunOutcome] = {}
         self._cancelled = False
 
-    def _records(self) -> Iterator[tuple[Hashable, Record]]:
-        return interleave(self.runs)
-
     def __iter__(self) -> Iterator[tuple[Hashable, Record]]:
         try:
-            for label, record in self._records():
+            for label, record in interleave(self.runs):
                 if self._cancelled:
                     break
                 yield label, record

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from cnn_core.device import seed_everything
 from cnn_core.errors import CheckpointError, InvalidConfig
 from cnn_core.training.checkpoints import describe_mismatch
+from cnn_core.training.optimizers import ScheduleConfig, make_scheduler
 from cnn_core.vision.boxes import Detections, decode, encode_targets, mean_average_precision, postprocess
 from cnn_core.vision.heads import BackboneConfig, VisionNet
 from cnn_core.vision.scenes import SceneConfig, Scenes, scenes_from_config
@@ -155,14 +156,9 @@ class DetectionRun:
         self.steps_per_epoch = math.ceil(config.train_scenes / config.batch_size)
         total = self.steps_per_epoch * config.epochs
         warm = max(1, round(self.steps_per_epoch * config.warmup_epochs))
-
-        def factor(step: int) -> float:
-            """Linear warm-up over `warmup_epochs`, then cosine decay to 2 % at the last planned step."""
-            if step < warm:
-                return (step + 1) / warm
-            return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / max(1, total - warm))))
-
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
+        # linear warm-up over `warmup_epochs`, then cosine decay to 2 % at the last planned step
+        self.scheduler = make_scheduler(self.optimizer, ScheduleConfig("cosine", warmup_steps=warm, min_factor=0.02),
+                                        total)
         self.generator = torch.Generator().manual_seed(config.seed)
         grid = config.canvas // self.model.backbone.stride
         self.targets = encode_targets(list(self.train.boxes), list(self.train.labels), grid,

@@ -26,7 +26,8 @@ from cnn_core.inspect.hooks import capture_forward, eval_mode
 from cnn_core.models.cost import human_seconds, time_budget_seconds
 from cnn_core.training import epoch_records
 from cnn_core.training.checkpoints import describe_mismatch
-from cnn_core.training.optimizers import OptimizerConfig, make_optimizer
+from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, make_optimizer
+from cnn_core.training.optimizers import lr_factor as schedule_factor
 from cnn_core.vision.scenes import DIGIT_CLASSES, SceneConfig, Scenes, scenes_from_config
 
 CHECKPOINT_FORMAT = "cnn-playground-segmenter"
@@ -232,16 +233,12 @@ def lr_factor(step: int, total: int, schedule: str = "decay") -> float:
     warm-up): fast learning while far from a minimum, and a quiet final model. 'cosine': a 5 % warm-up, then a
     cosine from 1 to 0.02. 'constant': always 1.
     """
-    if schedule == "constant":
-        return 1.0
     if schedule == "decay":
         start = int(total * 0.75)
         return 1.0 if step < start else max(0.02, 1 - (step - start) / max(1, total - start))
-    warm = max(1, total // 20)
-    if step < warm:
-        return (step + 1) / warm
-    progress = min(1.0, (step - warm) / max(1, total - warm))
-    return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "constant":
+        return schedule_factor(step, total, ScheduleConfig("none"))
+    return schedule_factor(step, total, ScheduleConfig("cosine", warmup_steps=max(1, total // 20), min_factor=0.02))
 
 
 @dataclass(frozen=True)

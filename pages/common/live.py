@@ -163,8 +163,9 @@ def run_live(items: Iterable[T], key: str, *, on_item: Callable[[T], None] | Non
                     fraction, text = progress(item)
                     ticket.progress = min(max(fraction, 0.0), 1.0)
                     bar.progress(ticket.progress, text=text)
-                if draw and (now_urgent or now - last_draw >= (
-                        draw_every if not control.counts()[1] else max(draw_every, BUSY_DRAW_SECONDS))):
+                since = now - last_draw
+                if draw and (now_urgent or (since >= draw_every and (since >= BUSY_DRAW_SECONDS
+                                                                     or not control.counts()[1]))):
                     last_draw = now
                     draw(item, box)
                 if control.overdue(ticket):
