@@ -1,6 +1,7 @@
 """Load test: N students at once, each running a short optimizer comparison, on one local server.
 
-    python benchmarks/load_test.py [--sessions 1 5 10] [--per-class 50] [--epochs 1] [--train-epochs 10] [--skip-freeze]
+    python benchmarks/load_test.py [--sessions 1 5 10] [--alone-repeats 3] [--per-class 50] [--epochs 1] [--train-epochs 10]
+                                   [--skip-freeze]
 
 Each student is one Streamlit session: by default a websocket client that speaks Streamlit's own protocol
 (st_protocol.py: the messages a tab sends, the replies read but not rendered), so the figure is the server's;
@@ -224,12 +225,18 @@ async def main_async(args) -> None:
                     with MemorySampler(server.pid) as sampler:
                         results, wall = await crowd(browser, server.url, n, seed, args.per_class, args.epochs,
                                                     args.client)
-                    seed += n
+                        seed += n
+                        for _ in range(args.alone_repeats - 1 if n == 1 else 0):  # one at a time, each alone
+                            more, _ = await crowd(browser, server.url, 1, seed, args.per_class, args.epochs,
+                                                  args.client)
+                            results, seed = results + more, seed + 1
                     times = [r["seconds"] for r in results if r["ok"]]
                     if n == 1 and times:
-                        baseline = times[0]
+                        baseline = median(times)
+                        print(f"  one session alone, {len(times)} times one after another: "
+                              f"{', '.join(f'{t:.2f}' for t in times)} s (median {baseline:.2f} s)", flush=True)
                     rows.append((n, results, wall, sampler.peak))
-                    print(f"  N={n:2d}: {sum(r['ok'] for r in results)}/{n} complete in {wall:.1f} s", flush=True)
+                    print(f"  N={n:2d}: {sum(r['ok'] for r in results)}/{len(results)} complete in {wall:.1f} s", flush=True)
                     for r in results:
                         if r["note"] or not r["ok"]:
                             print(f"    session seed {r['seed']}: exceptions={r['exceptions']} errors={r['errors']} "
@@ -245,13 +252,14 @@ async def main_async(args) -> None:
                "protocol": "one Streamlit websocket session per student (st_protocol.py, no rendering)"}
     print(f"load test: Optimizers page, SGD vs Adam, {args.per_class} images/class, {args.epochs} epoch(s), "
           f"{clients[args.client]}")
+    print(f"  (N=1: {args.alone_repeats} sessions one after another, each alone; x alone = median / their median)")
     print(f"  {'N':>3s} {'complete':>9s} {'errors':>7s} {'median s':>9s} {'max s':>7s} {'wall s':>7s} "
           f"{'x alone':>8s} {'peak RSS':>9s}")
     for n, results, wall, peak in rows:
         times = [r["seconds"] for r in results if r["ok"]]
         errors = sum(r["exceptions"] + r["errors"] + bool(r["note"]) for r in results)
         ratio = median(times) / baseline if baseline and times else float("nan")
-        print(f"  {n:3d} {sum(r['ok'] for r in results):5d}/{n:<3d} {errors:7d} {median(times):9.2f} "
+        print(f"  {n:3d} {sum(r['ok'] for r in results):5d}/{len(results):<3d} {errors:7d} {median(times):9.2f} "
               f"{max(times, default=float('nan')):7.2f} {wall:7.1f} {ratio:8.2f} {peak:6.0f} MiB")
     if baseline and rows:
         n, results, _, _ = rows[-1]
@@ -282,6 +290,8 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[1, 5, 10], help="N values (1 first = baseline)")
     parser.add_argument("--per-class", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--alone-repeats", type=int, default=3,
+                        help="N=1 runs this many sessions one after another; its median is 'one session alone'")
     parser.add_argument("--train-epochs", type=int, default=10, help="epochs of the Train page run (1..50)")
     parser.add_argument("--client", choices=["protocol", "browser"], default="protocol",
                         help="students as Streamlit websocket sessions (default: the server's load alone) or as "

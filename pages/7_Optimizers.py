@@ -10,11 +10,11 @@ from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, la
 from cnn_core.teaching.toy_surfaces import SURFACES, Surface, compare_2d, summary_2d, surface_grid
 from cnn_core.training.optimizers import OPTIMIZERS, configure
 from pages.common import links, publish  # lesson links, the class gallery (issue 18)
-from pages.common.charts import epoch_metric_chart, step_loss_chart
+from pages.common.chart_specs import inline_datasets_as_arrow
 from pages.common.errors import friendly_errors
 from pages.common.experiments import run_experiment, timing_caption
-from pages.common.optimizer_charts import (live_comparison_chart, lr_schedule_chart, recolor, summary_display,
-                                           surface_chart, surface_loss_chart, with_divergence)
+from pages.common.optimizer_charts import (draw_comparison_results, draw_live_comparison, draw_lr_schedule,
+                                           summary_display, surface_chart, surface_loss_chart)
 from pages.common.optimizer_ui import (BATCHES, BOUNDS, MODEL_CHOICES, comparison_data, optimizer_editor,
                                        schedule_widgets, set_rows, share_panel, update_rules)
 from pages.common.widgets import dataset_picker, model_picker, seed_input
@@ -57,7 +57,8 @@ def surface_specs(surface: Surface, runs: tuple[tuple[str, OptimizerConfig], ...
     paths = run_surface(surface, runs, start, steps, schedule)
     visible = paths[paths["step"] <= upto]
     with alt.data_transformers.disable_max_rows():  # the 80 x 80 contour grid: 6,400 rows inline
-        return surface_chart(grid_of(surface), visible, surface).to_dict(), surface_loss_chart(visible).to_dict()
+        return (inline_datasets_as_arrow(surface_chart(grid_of(surface), visible, surface).to_dict()),
+                inline_datasets_as_arrow(surface_loss_chart(visible).to_dict()))
 
 
 def surface_lr(name: str) -> float:
@@ -116,17 +117,16 @@ def show_results(experiment, configs: dict, clicked: bool, target: float, smooth
     diverged = list(table.loc[table["status"] == "diverged", "run"])
     log_scale = st.toggle("Log-scale loss axis", key="cnn_log")
     left, right = st.columns(2)
-    left.altair_chart(with_divergence(recolor(step_loss_chart(frame, smoothing, log_scale), labels, "step"),
-                                      frame, diverged, labels, smoothing), width="stretch")
-    right.altair_chart(recolor(epoch_metric_chart(frame), labels, "epoch"), width="stretch")
+    draw_comparison_results(left, right, frame, labels, diverged, smoothing, log_scale)
     st.dataframe(summary_display(table, target), hide_index=True, width="stretch", key="cnn_table")
     cached = f" {len(experiment.from_cache)} of {len(experiment.configs)} runs came from the cache." \
         if experiment.from_cache else ""
     st.caption("Accuracy on the validation split after each epoch." + timing_caption(experiment) + cached)
     d1, d2 = st.columns(2)
-    d1.download_button("⬇ Results per step and epoch (CSV)", results_csv(frame), "optimizer_comparison.csv",
+    # the CSVs are written when clicked (a callable), not on every rerun of every session
+    d1.download_button("⬇ Results per step and epoch (CSV)", lambda: results_csv(frame), "optimizer_comparison.csv",
                        "text/csv", key="cnn_csv")
-    d2.download_button("⬇ Summary table (CSV)", results_csv(table), "optimizer_summary.csv", "text/csv",
+    d2.download_button("⬇ Summary table (CSV)", lambda: results_csv(table), "optimizer_summary.csv", "text/csv",
                        key="cnn_summary_csv")
 
 
@@ -151,13 +151,13 @@ def cnn_tab() -> tuple[dict, ScheduleConfig, TrainConfig, float]:
     if data is not None and configs:
         n_train = len(data.train_y)
         per_epoch = planned_steps(n_train, base.batch_size)
-        right.altair_chart(lr_schedule_chart(lr_schedule_frame(configs, n_train)), width="stretch")
+        draw_lr_schedule(right, lr_schedule_frame(configs, n_train), tuple(configs))
         left.caption(f"{n_train:,} training images, batch {base.batch_size}: {per_epoch} steps per epoch, "
                      f"{per_epoch * base.epochs} per run. {MODELS[base.model].explanation}")
     clicked = run_row.button("▶ Run the comparison", type="primary", key="cnn_run", disabled=not (configs and data))
     with results:
         experiment = run_experiment(configs, KEY, start=clicked and bool(configs),
-                                    live_chart=lambda e: live_comparison_chart(e.frame(), list(e.configs), smoothing))
+                                    live_draw=lambda e, box: draw_live_comparison(box, e.frame(), e.configs, smoothing))
         if experiment is None:
             st.info("Press **Run the comparison** (settings below): the runs train side by side, with live curves "
                     "and a Stop button.")
@@ -193,15 +193,15 @@ def show_surface_runs(surface: Surface, runs: tuple, start: tuple[float, float],
     for message in paths.loc[paths["message"] != "", ["run", "message"]].drop_duplicates().itertuples():
         st.warning(f"**{message.run}**: {message.message} Try a smaller learning rate.")
     toy_table = summary_2d(paths, surface)
-    toy_table["steps_to_tolerance"] = [f"{v}" if pd.notna(v) else "not reached"
-                                       for v in toy_table["steps_to_tolerance"]]
-    st.dataframe(toy_table.style.format(precision=4), hide_index=True, width="stretch", key="toy_table",
-                 column_config={
+    toy_table["steps_to_tolerance"] = toy_table["steps_to_tolerance"].astype(object).fillna("not reached").astype(str)
+    st.dataframe(toy_table, hide_index=True, width="stretch", key="toy_table", column_config={  # no Styler: cheap
                      "final_loss": st.column_config.NumberColumn("final loss", format="%.3g"),
-                     "final_x": "final x", "final_y": "final y", "nearest_minimum": "nearest minimum",
+                     "final_x": st.column_config.NumberColumn("final x", format="%.4f"),
+                     "final_y": st.column_config.NumberColumn("final y", format="%.4f"),
+                     "nearest_minimum": "nearest minimum",
                      "distance": st.column_config.NumberColumn("distance to it", format="%.3g"),
                      "steps_to_tolerance": "steps to loss < 0.001"})
-    st.download_button("⬇ Trajectories (CSV)", results_csv(paths), "optimizer_paths_2d.csv", "text/csv",
+    st.download_button("⬇ Trajectories (CSV)", lambda: results_csv(paths), "optimizer_paths_2d.csv", "text/csv",
                        key="toy_csv")
 
 

@@ -155,7 +155,8 @@ def run_search(state: dict, epochs: int) -> None:
     """Train the trials live (side by side when cores are free): progress, the results table at each
     epoch's end, Stop."""
     configs, histories = state["configs"], state["histories"]
-    choice = choose_executor(len(configs), admission().free(), dict(enumerate(configs)))
+    choice = choose_executor(len(configs), admission().free(), dict(enumerate(configs)),
+                             crowded=admission().counts()[1] > 0)
     if choice.note:
         st.info(choice.note, icon="🖥️")
     total = len(configs) * epochs

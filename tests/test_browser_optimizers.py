@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +81,9 @@ def test_a_running_comparison_updates_its_live_chart(streamlit_server, browser_p
     if stopped:  # the partial results stay on the page, marked as stopped
         assert page.get_by_text("Stopped: showing what was computed before you pressed Stop.").count() == 1
     save_screenshot(page, "optimizers_done", screenshot_dir)
+    # The CSVs are written only when clicked (deferred): the click still delivers the file, a row per record.
+    with page.expect_download(timeout=60_000) as info:
+        page.locator(".st-key-cnn_csv button").first.click()
+    lines = Path(info.value.path()).read_text().splitlines()
+    assert lines[0].split(",") == ["run", "epoch", "step", "split", "metric", "value"] and len(lines) > 10, lines[:3]
+    assert {line.split(",")[0] for line in lines[1:]} == {"SGD lr=0.05", "Adam lr=0.001"}

@@ -235,3 +235,20 @@ def test_the_choice_batches_runs_of_one_architecture_on_one_core(monkeypatch):
         assert choose_executor(2, free_cores=2, configs=mixed).executor.name == "local processes"
     monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "in-process")
     assert choose_executor(3, free_cores=1, configs=same).executor.name == "in-process"
+    assert choose_executor(3, free_cores=1, configs=same, crowded=True).executor.name == "in-process"
+
+
+def test_with_others_queued_one_core_means_one_worker_not_the_servers_interpreter(monkeypatch):
+    monkeypatch.delenv("CNN_PLAYGROUND_RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("CNN_PLAYGROUND_EXECUTOR", raising=False)
+    same = configs_for(BASE)
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one core: there is no worker to spare the server's interpreter")
+    for configs in (same, {"a": BASE, "b": replace(BASE, model="mlp")}):
+        choice = choose_executor(len(configs), free_cores=1, configs=configs, crowded=True)
+        assert (choice.executor.name, choice.parallel) == ("local processes", 1)
+    assert choose_executor(1, free_cores=1, configs={"a": BASE}, crowded=True).executor.name == "in-process"
+    two = choose_executor(len(same), free_cores=2, configs=same, crowded=True)  # two free cores: both
+    assert (two.executor.name, two.parallel) == ("local processes", 2)
+    monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "batched")  # no worker processes, even when crowded
+    assert choose_executor(len(same), free_cores=1, configs=same, crowded=True).executor.name == EnsembleExecutor.name

@@ -65,6 +65,34 @@ def test_queue_entries_of_vanished_sessions_are_dropped():
     assert c.started and not b.started and control.counts() == (1, 0)
 
 
+def test_polling_waiters_neither_wake_each_other_nor_ask_about_every_session_each_time():
+    asked = []
+    control = live.Admission(capacity=1, is_alive=lambda s: asked.append(s) or True)
+    holder = control.join("holder")
+    waiters = [control.join(f"w{i}") for i in range(20)]
+    wakeups = []
+    control._changed.notify_all = lambda: wakeups.append(1)  # under the lock, as the real one is called
+    asked.clear()
+    for _ in range(5):  # five poll rounds of 20 waiting tabs, nothing changes
+        for waiter in waiters:
+            assert not control.wait(waiter, timeout=0)
+    assert wakeups == []  # nobody started: nobody is woken
+    assert len(asked) <= 2 * 20  # at most one sweep of the 20 per SWEEP_SECONDS, not 100 x 20 questions
+    control.release(holder)
+    assert waiters[0].started and wakeups == [1]  # a start wakes the waiters once
+
+
+def test_a_closed_tab_never_takes_a_slot_even_between_sweeps():
+    alive = {"a", "b", "c"}
+    control = live.Admission(capacity=1, is_alive=lambda s: s in alive)
+    a, b, c = control.join("a"), control.join("b"), control.join("c")
+    control.wait(c, timeout=0)  # a poll: the sweep has just run
+    alive.discard("b")
+    a_started = a.started
+    control.release(a)
+    assert a_started and c.started and not b.started and control.counts() == (1, 0)
+
+
 def test_wait_returns_once_the_slot_frees_in_another_thread():
     control = live.Admission(capacity=1)
     holder, waiter = control.join("a"), control.join("b")
@@ -97,6 +125,19 @@ def test_overdue_after_the_time_budget_and_never_while_queued():
     late = live.Admission(capacity=1, max_seconds=-1)
     running, queued = late.join("b"), late.join("c")
     assert late.overdue(running) and not late.overdue(queued)
+
+
+def test_live_redraws_thin_out_while_other_runs_wait():
+    alone, crowded = (lambda: False), (lambda: True)
+    assert live.redraw_due(0.0, True, 0.7, alone)          # alone, an epoch's end draws at once
+    assert not live.redraw_due(0.3, False, 0.7, alone) and live.redraw_due(0.8, False, 0.7, alone)
+    assert not live.redraw_due(0.3, True, 0.7, crowded)    # others wait: even an epoch's end waits draw_every
+    assert live.redraw_due(0.8, True, 0.7, crowded)
+    assert not live.redraw_due(0.8, False, 0.7, crowded)   # ... and a step waits BUSY_DRAW_SECONDS
+    assert live.redraw_due(live.BUSY_DRAW_SECONDS, False, 0.7, crowded)
+    asked = []
+    live.redraw_due(0.1, False, 0.7, lambda: asked.append(1) or True)
+    assert asked == []  # the queue's lock is not taken for an item that cannot redraw anyway
 
 
 def test_the_word_queued_is_written_in_the_driver_only():

@@ -501,8 +501,8 @@ def _mode() -> str:
     return os.environ.get("CNN_PLAYGROUND_EXECUTOR", "").strip()
 
 
-def _local_choice(runs: int, free_cores: int | None,
-                  configs: Mapping[Hashable, TrainConfig] | None = None) -> ExecutorChoice:
+def _local_choice(runs: int, free_cores: int | None, configs: Mapping[Hashable, TrainConfig] | None = None,
+                  crowded: bool = False) -> ExecutorChoice:
     cores = free_cores if free_cores is not None else (os.cpu_count() or 1)
     mode = _mode()
     batchable = runs > 1 and configs is not None and mode != "in-process" and groupable(configs) is None
@@ -512,29 +512,34 @@ def _local_choice(runs: int, free_cores: int | None,
         parallel = min(runs, cores, os.cpu_count() or 1)
         if parallel > 1:
             return ExecutorChoice(local_pool(parallel), parallel=parallel)
+    if crowded and runs > 1 and mode != "in-process" and (os.cpu_count() or 1) > 1:
+        # others wait for a slot: the server's one interpreter (the GIL) is what a queue of 30 waits behind,
+        # so the runs take turns on one worker process instead of training in it (batched or not)
+        return ExecutorChoice(local_pool(os.cpu_count()), parallel=1)
     if batchable:  # one core: one batched network beats the runs taking turns on it
         return ExecutorChoice(EnsembleExecutor())
     return ExecutorChoice(InProcessExecutor())
 
 
-def choose_executor(runs: int, free_cores: int | None = None,
-                    configs: Mapping[Hashable, TrainConfig] | None = None) -> ExecutorChoice:
+def choose_executor(runs: int, free_cores: int | None = None, configs: Mapping[Hashable, TrainConfig] | None = None,
+                    crowded: bool = False) -> ExecutorChoice:
     """Where `runs` runs compute, the fastest first: Ray when CNN_PLAYGROUND_RAY_ADDRESS is set (falling back
     to this server with a note); the local worker pool when more than one core is free (one torch thread per
-    worker); with one core, runs of one architecture (`configs`) as one batched network; else in-process,
-    taking turns. CNN_PLAYGROUND_EXECUTOR=batched prefers the batched network to the pool (no worker
-    processes: less memory), =in-process uses neither."""
+    worker); with one core free and other jobs waiting (`crowded`), one worker, the runs taking turns; with one
+    core, runs of one architecture (`configs`) as one batched network; else in-process, taking turns.
+    CNN_PLAYGROUND_EXECUTOR=batched prefers the batched network to the pool (no worker processes: less
+    memory), =in-process uses neither."""
     address = os.environ.get("CNN_PLAYGROUND_RAY_ADDRESS", "").strip()
     if address:
         from cnn_core.experiments.ray_executor import RayUnavailable, ray_executor
         try:
             return ExecutorChoice(ray_executor(address), tried=["Ray"], parallel=0)
         except RayUnavailable as exc:
-            fallback = _local_choice(runs, free_cores, configs)
+            fallback = _local_choice(runs, free_cores, configs, crowded)
             fallback.tried = ["Ray"]
             fallback.note = f"{exc} Running on this server instead ({fallback.executor.name})."
             return fallback
-    return _local_choice(runs, free_cores, configs)
+    return _local_choice(runs, free_cores, configs, crowded)
 
 
 def stream(choice: ExecutorChoice, configs: Mapping[Hashable, TrainConfig], data: Dataset | None = None,

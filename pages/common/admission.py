@@ -17,6 +17,7 @@ DEFAULT_RUN_SECONDS = 600.0     # a run's wall-clock budget once it holds a slot
 DEFAULT_JOBS_PER_SESSION = 1
 TYPICAL_RUN_SECONDS = 30.0      # the wait estimate's guess until runs have finished here
 POLL_SECONDS = 0.5              # how often a queued run looks again (and redraws its place in the queue)
+SWEEP_SECONDS = 1.0             # how often a waiting run's poll drops the queue entries of closed tabs
 
 
 def _env_number(name: str, default: float, low: float) -> float:
@@ -58,20 +59,32 @@ class Admission:
         self._waiting: list[Ticket] = []   # FIFO
         self._running: list[Ticket] = []
         self._typical = TYPICAL_RUN_SECONDS  # moving average of finished runs' durations
+        self._swept = 0.0                    # when the queue last dropped vanished sessions
 
     # ---------------------------------------------------------------- under the lock
-    def _promote(self) -> None:
-        # Drop the queue entries of vanished sessions, then start the oldest tickets that may run.
-        self._waiting = [t for t in self._waiting if self._alive(t.session)]
+    def _promote(self, sweep: bool = True) -> None:
+        # Drop the queue entries of vanished sessions (at most every SWEEP_SECONDS from a poll: asking Streamlit
+        # about every waiting session on every poll of every waiting tab is quadratic in the class), then start
+        # the oldest tickets that may run, and wake the waiters only when one started: a wake-up for nothing
+        # made every one of 30 waiting tabs promote and notify again, a storm that held the interpreter.
+        now = time.monotonic()
+        if sweep or now - self._swept >= SWEEP_SECONDS:
+            self._waiting = [t for t in self._waiting if self._alive(t.session)]
+            self._swept = now
+        started = False
         for ticket in list(self._waiting):
             if sum(t.session == ticket.session for t in self._running) >= self.per_session:
                 continue  # this session is busy: the next session's job may go first
             if self._used() + ticket.slots > self.capacity:
                 break  # first come, first served: nobody overtakes a job waiting for slots
             self._waiting.remove(ticket)
-            ticket.started = time.monotonic()
+            if not self._alive(ticket.session):
+                continue  # its tab closed since the last sweep: it must not take the slot
+            ticket.started = now
             self._running.append(ticket)
-        self._changed.notify_all()
+            started = True
+        if started:
+            self._changed.notify_all()
 
     def _used(self) -> int:
         return sum(t.slots for t in self._running)
@@ -99,10 +112,10 @@ class Admission:
                 raise RuntimeError("This ticket was released; join the queue again")
             if ticket.started is None and ticket not in self._waiting:
                 self._waiting.append(ticket)  # dropped as vanished, yet still asking: back of the queue
-            self._promote()
+            self._promote(sweep=False)
             if ticket.started is None:
                 self._changed.wait(timeout)
-                self._promote()
+                self._promote(sweep=False)
             return ticket.started is not None
 
     def release(self, ticket: Ticket) -> None:

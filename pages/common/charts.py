@@ -4,6 +4,8 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from .chart_specs import named
+
 
 def legend_highlight(field: str, name: str | None = None, dim: float = 0.15
                      ) -> tuple[alt.Parameter, dict]:
@@ -25,34 +27,55 @@ def smooth(frame: pd.DataFrame, weight: float) -> pd.DataFrame:
     return out
 
 
-def step_loss_chart(tidy: pd.DataFrame, smoothing: float = 0.6, log_scale: bool = False) -> alt.Chart:
-    """Training loss per step, one line per run, legend click highlights a run."""
+def step_loss_data(tidy: pd.DataFrame, smoothing: float = 0.6) -> pd.DataFrame:
+    """The rows of step_loss_view: training loss per step and run (run, step, value), smoothed."""
     data = tidy[(tidy["split"] == "train_step") & (tidy["metric"] == "loss")]
-    data = smooth(data, smoothing)
+    return smooth(data, smoothing)[["run", "step", "value"]]
+
+
+def step_loss_view(smoothed: bool = True, log_scale: bool = False, data=None) -> alt.Chart:
+    """Training loss per step, one line per run, legend click highlights a run (data: step_loss_data's rows,
+    or the dataset named "steps")."""
     pick, opacity = legend_highlight("run", "pick_step_run")
-    return (alt.Chart(data, title="Training loss per step" + (" (smoothed)" if smoothing else ""))
+    return (alt.Chart(named("steps") if data is None else data,
+                      title="Training loss per step" + (" (smoothed)" if smoothed else ""))
             .mark_line()
             .encode(x=alt.X("step:Q", title="step"),
                     y=alt.Y("value:Q", title="loss", scale=alt.Scale(type="log" if log_scale else "linear")),
                     color=alt.Color("run:N", title="run"),
                     opacity=opacity,
-                    tooltip=["run", "step", alt.Tooltip("value:Q", format=".4f")])
+                    tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4f")])
             .add_params(pick).properties(height=300))
 
 
-def epoch_metric_chart(tidy: pd.DataFrame, metric: str = "accuracy", split: str = "val") -> alt.Chart:
-    """A per-epoch metric (validation accuracy by default), one line with points per run."""
-    data = tidy[(tidy["split"] == split) & (tidy["metric"] == metric)]
+def step_loss_chart(tidy: pd.DataFrame, smoothing: float = 0.6, log_scale: bool = False) -> alt.Chart:
+    """Training loss per step, one line per run, legend click highlights a run."""
+    return step_loss_view(bool(smoothing), log_scale, step_loss_data(tidy, smoothing))
+
+
+def epoch_metric_data(tidy: pd.DataFrame, metric: str = "accuracy", split: str = "val") -> pd.DataFrame:
+    """The rows of epoch_metric_view (run, epoch, value)."""
+    return tidy[(tidy["split"] == split) & (tidy["metric"] == metric)][["run", "epoch", "value"]]
+
+
+def epoch_metric_view(metric: str = "accuracy", split: str = "val", data=None) -> alt.Chart:
+    """A per-epoch metric, one line with points per run (data: epoch_metric_data's rows, or the dataset named
+    "epochs")."""
     pick, opacity = legend_highlight("run", "pick_epoch_run")
     names = {"val": "Validation", "train": "Training"}
-    return (alt.Chart(data, title=f"{names.get(split, split)} {metric} per epoch")
+    return (alt.Chart(named("epochs") if data is None else data, title=f"{names.get(split, split)} {metric} per epoch")
             .mark_line(point=True)
             .encode(x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
                     y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
                     color=alt.Color("run:N", title="run"),
                     opacity=opacity,
-                    tooltip=["run", "epoch", alt.Tooltip("value:Q", format=".4f")])
+                    tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")])
             .add_params(pick).properties(height=300))
+
+
+def epoch_metric_chart(tidy: pd.DataFrame, metric: str = "accuracy", split: str = "val") -> alt.Chart:
+    """A per-epoch metric (validation accuracy by default), one line with points per run."""
+    return epoch_metric_view(metric, split, epoch_metric_data(tidy, metric, split))
 
 
 def train_val_facets(tidy: pd.DataFrame, metric: str = "loss", columns: int = 3,

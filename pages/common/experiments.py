@@ -46,8 +46,12 @@ def _default_live_chart(experiment: Experiment) -> alt.Chart:
 
 
 def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
-                   live_chart: Callable[[Experiment], alt.Chart] | None = None) -> Experiment | None:
+                   live_chart: Callable[[Experiment], alt.Chart] | None = None,
+                   live_draw: Callable[[Experiment, object], None] | None = None) -> Experiment | None:
     """Start (when `start`) or recall the session's experiment under `key`.
+
+    While it trains, `live_draw(experiment, box)` redraws the live chart into the placeholder `box`, or else
+    the Altair chart `live_chart(experiment)` is drawn there.
 
     Finished runs are cached process-wide by config, so an identical run is never trained twice.
     Pressing Stop (or any widget) interrupts the script; the partial records stay in
@@ -73,7 +77,9 @@ def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
     experiment.from_cache = tuple(label for label in configs if label not in to_train)
     if to_train:
         with friendly_errors("Training"):
-            _train_live(experiment, to_train, key, live_chart or _default_live_chart)
+            chart = live_chart or _default_live_chart
+            _train_live(experiment, to_train, key,
+                        live_draw or (lambda e, box: box.altair_chart(chart(e), width="stretch")))
     if experiment.status == RunStatus.RUNNING:
         experiment.status = RunStatus.FINISHED
     return experiment
@@ -91,14 +97,15 @@ def timing_caption(experiment: Experiment) -> str:
 
 
 def plan_executor(configs: dict[str, TrainConfig]) -> ExecutorChoice:
-    """Where these runs should compute now: Ray when a cluster is configured, one batched network for runs of
-    one architecture, the worker pool when more than one admission slot (core) is free, else this process
-    (ExecutorChoice.parallel: the slots to hold)."""
-    return choose_executor(len(configs), admission().free(), configs)
+    """Where these runs should compute now: Ray when a cluster is configured, the worker pool when more than
+    one admission slot (core) is free or when others wait in the queue, one batched network for runs of one
+    architecture, else this process (ExecutorChoice.parallel: the slots to hold)."""
+    control = admission()
+    return choose_executor(len(configs), control.free(), configs, crowded=control.counts()[1] > 0)
 
 
 def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: str,
-                live_chart: Callable[[Experiment], alt.Chart]) -> None:
+                live_draw: Callable[[Experiment, object], None]) -> None:
     first = next(iter(to_train.values()))
     data = get_dataset(first.dataset, first.per_class)
     check_runs(to_train, data)  # refused before it queues, on the meta device (nothing allocated)
@@ -123,7 +130,7 @@ def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: s
         draw_every=0.7, slots=choice.parallel,
         progress=lambda _: (done["steps"] / total,
                             f"Training {len(to_train)} run(s): step {done['steps']} of about {total}"),
-        draw=lambda _, box: box.altair_chart(live_chart(experiment), width="stretch"),
+        draw=lambda _, box: live_draw(experiment, box),
         urgent=lambda item: item[1].kind != "step",
         stop_help="Stop the runs; what has been computed so far stays on the page.")
     experiment.seconds = outcome.seconds

@@ -75,7 +75,7 @@ def session_id() -> str:
 
 QUEUE_REDRAW_SECONDS = 2.0  # how often a waiting run redraws its unchanged place in the queue
 BUSY_DRAW_SECONDS = 3.0  # while others wait for a slot, a live chart redraws at most this often (an epoch's end
-                         # still at once): each redraw holds the interpreter for ~50 ms that the queue waits behind
+                         # at most every draw_every): each redraw holds the interpreter that the queue waits behind
 
 
 def queued_text(position: int, waiting: int, seconds: float) -> str:
@@ -128,6 +128,21 @@ def time_limit_text(seconds: float) -> str:
             "epochs, a smaller subset or a smaller model.")
 
 
+def redraw_due(since: float, urgent: bool, draw_every: float, others_wait: Callable[[], bool]) -> bool:
+    """Whether a live chart last drawn `since` seconds ago redraws for this item.
+
+    Alone on the server: an urgent item (an epoch's end) at once, others every `draw_every` seconds. While
+    other runs wait for a slot (`others_wait()`, asked only when it matters): an urgent item every
+    `draw_every` at most, the rest every BUSY_DRAW_SECONDS; every redraw is interpreter time the queue waits
+    behind, and a finished run's own charts replace the live one anyway.
+    """
+    if not urgent and since < draw_every:
+        return False
+    if since >= BUSY_DRAW_SECONDS or (urgent and since >= draw_every):
+        return True
+    return not others_wait()
+
+
 def run_live(items: Iterable[T], key: str, *, on_item: Callable[[T], None] | None = None,
              progress: Callable[[T], tuple[float, str]] | None = None,
              draw: Callable[[T, object], None] | None = None, urgent: Callable[[T], bool] | None = None,
@@ -163,9 +178,7 @@ def run_live(items: Iterable[T], key: str, *, on_item: Callable[[T], None] | Non
                     fraction, text = progress(item)
                     ticket.progress = min(max(fraction, 0.0), 1.0)
                     bar.progress(ticket.progress, text=text)
-                since = now - last_draw
-                if draw and (now_urgent or (since >= draw_every and (since >= BUSY_DRAW_SECONDS
-                                                                     or not control.counts()[1]))):
+                if draw and redraw_due(now - last_draw, now_urgent, draw_every, lambda: control.counts()[1] > 0):
                     last_draw = now
                     draw(item, box)
                 if control.overdue(ticket):

@@ -10,7 +10,8 @@ import pandas as pd
 
 from cnn_core.teaching.toy_surfaces import Surface
 
-from .charts import epoch_metric_chart, legend_highlight, smooth, step_loss_chart
+from .chart_specs import draw, named
+from .charts import epoch_metric_data, epoch_metric_view, legend_highlight, step_loss_data, step_loss_view
 
 # ---------------------------------------------------------------- charts of the CNN runs
 
@@ -31,32 +32,45 @@ def recolor(chart: alt.Chart, labels: Sequence[str], x: str | None = None) -> al
     return chart
 
 
-def with_divergence(chart: alt.Chart, tidy: pd.DataFrame, diverged: Sequence[str], labels: Sequence[str],
-                    smoothing: float = 0.0) -> alt.Chart:
-    """Add a cross at the last (smoothed, like the line) training-loss point of every diverged run."""
-    losses = smooth(tidy[(tidy["split"] == "train_step") & (tidy["metric"] == "loss")], smoothing)
-    losses = losses[losses["run"].isin(diverged)]
-    if losses.empty:
+def divergence_ends(tidy: pd.DataFrame, diverged: Sequence[str], smoothing: float = 0.0) -> pd.DataFrame:
+    """The last (smoothed, like the line) training-loss point of every diverged run (run, step, value, event)."""
+    losses = step_loss_data(tidy[tidy["run"].isin(diverged)], smoothing)  # smooth only the diverged runs
+    ends = losses.groupby("run", sort=False).tail(1)
+    return ends.assign(event="diverged here")
+
+
+def comparison_loss_view(labels: tuple[str, ...], smoothed: bool, log_scale: bool, marks: bool) -> alt.Chart:
+    """Step loss in the page's run colours; with `marks`, a cross where each diverged run ended (datasets "steps"
+    and "diverged")."""
+    chart = recolor(step_loss_view(smoothed, log_scale), labels, "step")
+    if not marks:
         return chart
-    ends = losses.groupby("run", sort=False).tail(1).assign(event="diverged here")
-    marks = (alt.Chart(ends).mark_point(shape="cross", size=220, strokeWidth=3, filled=True)
-             .encode(x="step:Q", y="value:Q", color=alt.Color("run:N", title="run", scale=run_colors(labels)),
-                     tooltip=["run", "event", "step"]))
-    return alt.layer(chart, marks)
+    crosses = (alt.Chart(named("diverged")).mark_point(shape="cross", size=220, strokeWidth=3, filled=True)
+               .encode(x="step:Q", y="value:Q", color=alt.Color("run:N", title="run", scale=run_colors(labels)),
+                       tooltip=["run:N", "event:N", "step:Q"]))
+    return alt.layer(chart, crosses)
 
 
-def lr_schedule_chart(frame: pd.DataFrame) -> alt.Chart:
-    """Learning rate per step, one line per run (log scale: runs with different η stay readable)."""
-    data = frame[frame["lr"] > 0]
-    labels = list(dict.fromkeys(frame["run"]))
+def comparison_accuracy_view(labels: tuple[str, ...]) -> alt.Chart:
+    """Validation accuracy per epoch in the page's run colours (dataset "epochs")."""
+    return recolor(epoch_metric_view(), labels, "epoch")
+
+
+def lr_schedule_data(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of lr_schedule_view: steps with a positive learning rate (run, step, lr)."""
+    return frame.loc[frame["lr"] > 0, ["run", "step", "lr"]]
+
+
+def lr_schedule_view(labels: tuple[str, ...]) -> alt.Chart:
+    """Learning rate per step, one line per run (log scale: runs with different η stay readable; dataset "lr")."""
     pick, opacity = legend_highlight("run")
-    return (alt.Chart(data, title="Learning rate per step (the schedule)")
+    return (alt.Chart(named("lr"), title="Learning rate per step (the schedule)")
             .mark_line()
             .encode(x=alt.X("step:Q", title="step"),
                     y=alt.Y("lr:Q", title="learning rate", scale=alt.Scale(type="log")),
                     color=alt.Color("run:N", title="run", scale=run_colors(labels)),
                     opacity=opacity,
-                    tooltip=["run", "step", alt.Tooltip("lr:Q", format=".3g")])
+                    tooltip=["run:N", "step:Q", alt.Tooltip("lr:Q", format=".3g")])
             .add_params(pick).properties(height=220))
 
 
@@ -122,12 +136,32 @@ def surface_loss_chart(trajectories: pd.DataFrame) -> alt.Chart:
 
 # ---------------------------------------------------------------- the comparison's charts and table
 
-def live_comparison_chart(frame: pd.DataFrame, labels: Sequence[str], smoothing: float) -> alt.HConcatChart:
-    """Step loss | epoch accuracy, redrawn while the runs train (one legend selection shared by both halves)."""
+def comparison_live_view(labels: tuple[str, ...], smoothed: bool) -> alt.HConcatChart:
+    """Step loss | epoch accuracy, redrawn while the runs train (datasets "steps" and "epochs")."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
-        return (recolor(step_loss_chart(frame, smoothing), labels, "step")
-                | recolor(epoch_metric_chart(frame), labels, "epoch"))
+        return comparison_loss_view(labels, smoothed, False, False) | comparison_accuracy_view(labels)
+
+
+def draw_live_comparison(box, frame: pd.DataFrame, labels: Sequence[str], smoothing: float) -> None:
+    """The live chart of a comparison into `box`: its spec built once per shape, this draw's rows attached."""
+    draw(box, comparison_live_view, (tuple(labels), bool(smoothing)),
+         {"steps": step_loss_data(frame, smoothing), "epochs": epoch_metric_data(frame)}, width="stretch")
+
+
+def draw_comparison_results(left, right, frame: pd.DataFrame, labels: Sequence[str], diverged: Sequence[str],
+                            smoothing: float, log_scale: bool) -> None:
+    """A finished comparison's step loss (a cross where a run diverged) into `left`, its accuracy into `right`."""
+    labels = tuple(labels)
+    draw(left, comparison_loss_view, (labels, bool(smoothing), log_scale, bool(diverged)),
+         {"steps": step_loss_data(frame, smoothing), "diverged": divergence_ends(frame, diverged, smoothing)},
+         width="stretch")
+    draw(right, comparison_accuracy_view, (labels,), {"epochs": epoch_metric_data(frame)}, width="stretch")
+
+
+def draw_lr_schedule(box, frame: pd.DataFrame, labels: Sequence[str]) -> None:
+    """The planned learning rate per step of every run (lr_schedule_frame's rows) into `box`."""
+    draw(box, lr_schedule_view, (tuple(labels),), {"lr": lr_schedule_data(frame)}, width="stretch")
 
 
 def summary_display(table: pd.DataFrame, target: float) -> pd.io.formats.style.Styler:
