@@ -1,9 +1,8 @@
 """Regularization: overfit on purpose, then compare the cures side by side on the same data and seed."""
 import altair as alt
-import pandas as pd
 import streamlit as st
 
-from cnn_core import MODELS, OPTIMIZERS, AugmentConfig, OptimizerConfig, TrainConfig
+from cnn_core import OPTIMIZERS, AugmentConfig, OptimizerConfig, TrainConfig
 from cnn_core.experiments.regularization import (NEAR_ZERO, REG_MODELS, REG_VARIANTS, Strengths, augmentation_preview,
                                                  early_stop_events, overfit_config, preview_grid,
                                                  regularization_summary, trained_models, validation_minimum,

@@ -228,7 +228,9 @@ def test_the_choice_batches_runs_of_one_architecture_on_one_core(monkeypatch):
     mixed = {"a": BASE, "b": replace(BASE, model="mlp")}
     assert choose_executor(2, free_cores=1, configs=mixed).executor.name == "in-process"
     if (os.cpu_count() or 1) >= 2:  # two free cores: two worker processes are faster than one batched thread
-        assert choose_executor(3, free_cores=2, configs=same).executor.name == "local processes"
+        # more runs than the two workers: each worker's share as one batched network
+        assert choose_executor(3, free_cores=2, configs=same).executor.name == "local processes, batched"
+        assert choose_executor(2, free_cores=2, configs=same).executor.name == "local processes"  # one run each
         monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "batched")  # a server short of memory: no workers
         choice = choose_executor(3, free_cores=2, configs=same)
         assert (choice.executor.name, choice.parallel) == (EnsembleExecutor.name, 2)
@@ -244,11 +246,12 @@ def test_with_others_queued_one_core_means_one_worker_not_the_servers_interprete
     same = configs_for(BASE)
     if (os.cpu_count() or 1) < 2:
         pytest.skip("one core: there is no worker to spare the server's interpreter")
-    for configs in (same, {"a": BASE, "b": replace(BASE, model="mlp")}):
+    for configs, name in ((same, "local processes, batched"), ({"a": BASE, "b": replace(BASE, model="mlp")},
+                                                              "local processes")):
         choice = choose_executor(len(configs), free_cores=1, configs=configs, crowded=True)
-        assert (choice.executor.name, choice.parallel) == ("local processes", 1)
+        assert (choice.executor.name, choice.parallel) == (name, 1)
     assert choose_executor(1, free_cores=1, configs={"a": BASE}, crowded=True).executor.name == "in-process"
     two = choose_executor(len(same), free_cores=2, configs=same, crowded=True)  # two free cores: both
-    assert (two.executor.name, two.parallel) == ("local processes", 2)
+    assert (two.executor.name, two.parallel) == ("local processes, batched", 2)
     monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "batched")  # no worker processes, even when crowded
     assert choose_executor(len(same), free_cores=1, configs=same, crowded=True).executor.name == EnsembleExecutor.name

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,8 @@ import torch
 
 from cnn_core import OptimizerConfig, TrainConfig
 from cnn_core.experiments import executors
-from cnn_core.experiments.executors import InProcessExecutor, LocalProcessPool, choose_executor, strip_timing, wait_all
+from cnn_core.experiments.executors import (BatchedPool, EnsembleExecutor, InProcessExecutor, LocalProcessPool,
+                                            choose_executor, strip_timing, wait_all)
 
 CONFIGS = {
     "sgd": TrainConfig(model="lenet5-modern", per_class=20, epochs=2, batch_size=32, seed=3, device="cpu",
@@ -50,6 +52,62 @@ def test_local_processes_give_the_same_records_as_in_process(pool):
         assert set(submission.outcomes[label].state) == {k for k in submission.outcomes[label].state}
     steps = [r for r in remote["adam"] if r.kind == "step"]
     assert len(steps) == 2 * 7  # 200 images / batch 32 = 7 steps per epoch, 2 epochs
+
+
+SIX = {f"{name} lr={lr}": TrainConfig(model="lenet5-modern", per_class=20, epochs=2, batch_size=32, seed=3,
+                                      device="cpu", optimizer=OptimizerConfig(name, lr=lr))
+       for name, lr in (("sgd", 0.01), ("sgd", 0.05), ("sgd", 0.1), ("adam", 3e-4), ("adam", 1e-3), ("adam", 3e-3))}
+
+
+def test_a_batched_submission_trains_each_workers_share_as_one_network(pool):
+    labels = list(SIX)
+    groups = [labels[0::2], labels[1::2]]  # six runs, two workers: three runs in each worker's network
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the workers' one thread: the same batched kernels, the same sums
+    try:
+        reference = {}
+        for group in groups:
+            reference.update(wait_all(EnsembleExecutor().submit({label: SIX[label] for label in group})))
+    finally:
+        torch.set_num_threads(threads)
+    submission = BatchedPool(pool).submit(SIX, parallel=2)
+    tasks, remote = set(), {}
+    for label, record in submission:
+        remote.setdefault(label, []).append(record)
+        tasks |= {tuple(w.task.labels.values()) for w in pool._pool if w.task is not None}
+    assert tasks == {tuple(group) for group in groups}  # one task per worker, three runs each
+    for label in SIX:
+        assert [strip_timing(r) for r in remote[label]] == [strip_timing(r) for r in reference[label]], label
+        assert submission.outcomes[label].status == "finished"
+    assert all(w.task is None for w in pool._pool) and not pool._running  # both workers free again
+
+
+def test_stop_ends_every_run_of_a_batched_task_and_frees_its_worker(pool):
+    long = {label: replace(config, epochs=50) for label, config in list(SIX.items())[:3]}
+    submission = BatchedPool(pool).submit(long, parallel=1)
+    seen = 0
+    for _label, _record in submission:
+        seen += 1
+        if seen == 9:  # three steps of each of the three runs
+            submission.cancel()
+    assert {o.status for o in submission.outcomes.values()} == {"stopped"}
+    assert all(o.state is not None for o in submission.outcomes.values())  # each run's weights come back
+    assert seen < 3 * 50 * 7 and all(w.task is None for w in pool._pool)
+
+
+def test_a_killed_worker_fails_every_run_of_its_batched_task_and_the_other_worker_goes_on(pool):
+    configs = {label: replace(config, epochs=40 if i % 2 == 0 else 2) for i, (label, config) in enumerate(SIX.items())}
+    victims = list(configs)[0::2]
+    submission = BatchedPool(pool).submit(configs, parallel=2)
+    killed = False
+    for label, _record in submission:
+        if label in victims and not killed:
+            busy = [w for w in pool._pool if w.task is not None and label in w.task.labels.values()]
+            os.kill(busy[0].process.pid, signal.SIGKILL)
+            killed = True
+    assert all(submission.outcomes[v].status == "failed" and "died" in submission.outcomes[v].message for v in victims)
+    assert all(submission.outcomes[o].status == "finished" for o in configs if o not in victims)
+    assert all(w.process.is_alive() for w in pool._pool) and len(pool._pool) == 2
 
 
 def test_stop_reaches_the_worker_and_frees_it(pool):
@@ -92,7 +150,7 @@ def test_a_killed_worker_fails_its_run_and_the_others_go_on(pool):
     for label, record in submission:
         histories.setdefault(label, []).append(record)
         if label == "victim" and not killed:
-            busy = [w for w in pool._pool if w.run_id is not None and pool._running[w.run_id].label == "victim"]
+            busy = [w for w in pool._pool if w.task is not None and "victim" in w.task.labels.values()]
             os.kill(busy[0].process.pid, signal.SIGKILL)
             killed = True
     assert submission.outcomes["victim"].status == "failed"

@@ -14,7 +14,7 @@ from cnn_core.models import ModelOptions
 from cnn_core.training import Record, TrainConfig, TrainingRun, records_to_frame, summarize_run
 from cnn_core.training.budget import check_runs
 from cnn_core.training.config import RunStatus, epoch_records
-from cnn_core.training.optimizers import OPTIMIZERS, OptimizerConfig, ScheduleConfig, lr_factor
+from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, lr_factor
 
 MAX_RUNS = 6
 

@@ -181,10 +181,12 @@ def _state_from_bytes(data: bytes) -> dict[str, torch.Tensor]:
 
 
 def _worker_main(conn) -> None:  # pragma: no cover - runs in a child process
-    """A worker: one torch thread, a dataset cache, runs one config at a time, obeys 'cancel' between records.
+    """A worker: one torch thread, a dataset cache, one task at a time, obeys 'cancel' between records.
 
-    One duplex pipe per worker carries both the parent's commands and the worker's results, so a worker
-    that is killed mid-write can corrupt nothing shared: the parent sees its pipe close and replaces it.
+    A task is one run, or several runs of one architecture that train as one batched network here (issue
+    19: a worker's runs side by side beat the same runs in turn on its one thread). One duplex pipe per
+    worker carries both the parent's commands and the worker's results, so a worker that is killed
+    mid-write can corrupt nothing shared: the parent sees its pipe close and replaces it.
     """
     torch.set_num_threads(1)
     datasets: dict[tuple[str, int | None], Dataset] = {}
@@ -196,43 +198,66 @@ def _worker_main(conn) -> None:  # pragma: no cover - runs in a child process
         if message[0] == "exit":
             return
         if message[0] != "run":
-            continue  # a late 'cancel' for a run that already ended
-        _, run_id, config = message
+            continue  # a late 'cancel' for a task that already ended
+        _, task_id, runs = message  # runs: [(run_id, config), ...]
         try:
-            key = (config.dataset, config.per_class)
+            key = (runs[0][1].dataset, runs[0][1].per_class)
             if key not in datasets:
-                datasets[key] = load_dataset(config.dataset, per_class=config.per_class)
-            run = TrainingRun(config, datasets[key])
-            cancelled = False
-            for record in run.records():
-                conn.send(("record", run_id, record))
-                while conn.poll():
-                    control = conn.recv()
-                    if control[0] == "cancel" and control[1] == run_id:
-                        cancelled = True
-                    elif control[0] == "exit":
-                        return
-                if cancelled:
-                    break
-            conn.send(("done", run_id, str(_ended(run.status, cancelled)), _state_bytes(_cpu_state(run)), ""))
+                datasets[key] = load_dataset(runs[0][1].dataset, per_class=runs[0][1].per_class)
+            if _worker_task(conn, task_id, runs, datasets[key]) == "exit":
+                return
         except (EOFError, BrokenPipeError):
             return
         except Exception as exc:  # the parent shows the message; the worker lives on
-            conn.send(("done", run_id, str(RunStatus.FAILED), None, f"{type(exc).__name__}: {exc}"))
+            for run_id, _ in runs:
+                conn.send(("done", run_id, str(RunStatus.FAILED), None, f"{type(exc).__name__}: {exc}"))
+
+
+def _worker_task(conn, task_id: int, runs: list[tuple[int, TrainConfig]], data: Dataset) -> str:  # pragma: no cover
+    """Train one task's runs (batched when there are several and they can be), streaming their records;
+    'exit' when the parent asked the worker to exit, else 'done'."""
+    configs = dict(runs)
+    training = None
+    if len(runs) > 1:
+        try:
+            training = ensemble_runs(configs, data)
+        except NotGroupable as exc:  # the parent checked the configs; a probe can still refuse
+            log.info("a worker's runs not batched (%s): in turn instead", exc)
+    trainings = {run_id: TrainingRun(config, data) for run_id, config in runs} if training is None \
+        else training.runs
+    units = training.batches() if training is not None else (
+        [(run_id, record)] for run_id, run in trainings.items() for record in run.records())
+    cancelled = False
+    for unit in units:  # a unit: one step of every batched run, or one record of a run in turn
+        for run_id, record in unit:
+            conn.send(("record", run_id, record))
+        while conn.poll():
+            control = conn.recv()
+            if control[0] == "cancel" and control[1] == task_id:
+                cancelled = True
+            elif control[0] == "exit":
+                return "exit"
+        if cancelled:
+            break
+    for run_id, run in trainings.items():
+        conn.send(("done", run_id, str(_ended(run.status, cancelled)), _state_bytes(_cpu_state(run)), ""))
+    return "done"
 
 
 @dataclass(eq=False)
 class _Worker:
     process: object
     conn: object
-    run_id: int | None = None
+    task: "_Task | None" = None  # what it computes now
 
 
 @dataclass(eq=False)
 class _Task:
-    run_id: int
-    label: Hashable
-    config: TrainConfig
+    """What one worker computes at a time: one run, or several batched as one network."""
+
+    task_id: int
+    labels: dict[int, Hashable]   # run id -> the submission's label
+    configs: dict[int, TrainConfig]
     submission: "PoolSubmission"
 
 
@@ -333,17 +358,25 @@ class LocalProcessPool:
         return not self._closed and self._thread.is_alive()
 
     def submit(self, configs: Mapping[Hashable, TrainConfig], data: Dataset | None = None,
-               parallel: int | None = None) -> PoolSubmission:
+               parallel: int | None = None, batched: bool = False) -> PoolSubmission:
         """Queue every config, at most `parallel` (default: all workers) computing at once; workers load
-        their own copy of the dataset (`data` is not sent)."""
+        their own copy of the dataset (`data` is not sent). `batched`: runs of one architecture are split
+        into `parallel` groups, each trained by one worker as one batched network (else one run per task)."""
         for config in configs.values():
             config.validate()
         submission = PoolSubmission(self, list(configs), parallel or self.workers)
+        labels = list(configs)
+        groups = [[label] for label in labels]
+        if batched and len(labels) > 1 and groupable(configs) is None:
+            groups = [labels[i::submission.parallel] for i in range(min(submission.parallel, len(labels)))]
         with self._lock:
-            for label, config in configs.items():
-                self._next_id += 1
-                submission.run_ids[self._next_id] = label
-                self._pending.append(_Task(self._next_id, label, config, submission))
+            for group in groups:
+                task = _Task(self._next_id + 1, {}, {}, submission)
+                for label in group:
+                    self._next_id += 1
+                    submission.run_ids[self._next_id] = label
+                    task.labels[self._next_id], task.configs[self._next_id] = label, configs[label]
+                self._pending.append(task)
         return submission
 
     def cancel(self, submission: PoolSubmission) -> None:
@@ -351,12 +384,11 @@ class LocalProcessPool:
         with self._lock:
             for task in [t for t in self._pending if t.submission is submission]:
                 self._pending.remove(task)
-                submission.deliver(("done", task.label,
-                                    RunOutcome(RunStatus.STOPPED, None, "Stopped before it started.")))
+                for label in task.labels.values():
+                    submission.deliver(("done", label, RunOutcome(RunStatus.STOPPED, None, "Stopped before it started.")))
             for worker in self._pool:
-                task = self._running.get(worker.run_id) if worker.run_id is not None else None
-                if task is not None and task.submission is submission:
-                    self._send(worker, ("cancel", task.run_id))
+                if worker.task is not None and worker.task.submission is submission:
+                    self._send(worker, ("cancel", worker.task.task_id))
 
     @staticmethod
     def _send(worker: _Worker, message: tuple) -> bool:
@@ -387,18 +419,20 @@ class LocalProcessPool:
 
     def _assign(self) -> None:
         for worker in self._pool:
-            if worker.run_id is not None or not self._pending or not worker.process.is_alive():
+            if worker.task is not None or not self._pending or not worker.process.is_alive():
                 continue
-            busy: dict[int, int] = {}
-            for task in self._running.values():
-                busy[id(task.submission)] = busy.get(id(task.submission), 0) + 1
+            busy: dict[int, int] = {}  # workers each submission computes on now
+            for other in self._pool:
+                if other.task is not None:
+                    busy[id(other.task.submission)] = busy.get(id(other.task.submission), 0) + 1
             task = next((t for t in self._pending if busy.get(id(t.submission), 0) < t.submission.parallel), None)
             if task is None:
-                return  # every queued run belongs to a submission already at its limit
+                return  # every queued task belongs to a submission already at its limit
             self._pending.remove(task)
-            worker.run_id = task.run_id
-            self._running[task.run_id] = task
-            self._send(worker, ("run", task.run_id, task.config))
+            worker.task = task
+            for run_id in task.labels:
+                self._running[run_id] = task
+            self._send(worker, ("run", task.task_id, list(task.configs.items())))
 
     def _receive(self, worker: _Worker) -> None:
         while True:
@@ -416,7 +450,7 @@ class LocalProcessPool:
         if task is None:
             return  # a late record of a run already ended (its worker died and was replaced)
         if kind == "record":
-            task.submission.deliver(("record", task.label, message[2]))
+            task.submission.deliver(("record", task.labels[run_id], message[2]))
             return
         _, _, status, state, text = message
         outcome = RunOutcome(RunStatus(status), _state_from_bytes(state) if state is not None else None, text)
@@ -424,10 +458,11 @@ class LocalProcessPool:
 
     def _finish(self, run_id: int, outcome: RunOutcome) -> None:
         task = self._running.pop(run_id)
-        for worker in self._pool:
-            if worker.run_id == run_id:
-                worker.run_id = None
-        task.submission.deliver(("done", task.label, outcome))
+        if not any(self._running.get(other) is task for other in task.labels):  # its last run: the worker is free
+            for worker in self._pool:
+                if worker.task is task:
+                    worker.task = None
+        task.submission.deliver(("done", task.labels[run_id], outcome))
 
     def _reap_dead(self) -> None:
         for index, worker in enumerate(self._pool):
@@ -442,8 +477,9 @@ class LocalProcessPool:
             log.warning("training worker %s died (exit code %s); starting a new one", worker.process.pid, code)
             worker.conn.close()
             self._pool[index] = self._spawn()  # the replacement first: whoever hears of the failure finds it
-            if worker.run_id is not None and worker.run_id in self._running:
-                self._finish(worker.run_id, RunOutcome(
+            task = worker.task
+            for run_id in [r for r in (task.labels if task is not None else ()) if self._running.get(r) is task]:
+                self._finish(run_id, RunOutcome(
                     RunStatus.FAILED, None, f"The worker process running this run died (exit code {code}, e.g. "
                                             "out of memory); the other runs go on. Try a smaller model or batch."))
 
@@ -461,6 +497,25 @@ class LocalProcessPool:
                 worker.process.kill()
                 worker.process.join(timeout=5)
             worker.conn.close()
+
+
+class BatchedPool:
+    """The worker pool with each worker's runs of one architecture trained as one batched network: six
+    LeNet-5 runs on two workers are two networks of three, not three runs in turn on each worker."""
+
+    name = "local processes, batched"
+
+    def __init__(self, pool: LocalProcessPool) -> None:
+        self.pool = pool
+
+    def capacity(self) -> int:
+        """One batched network per worker process."""
+        return self.pool.capacity()
+
+    def submit(self, configs: Mapping[Hashable, TrainConfig], data: Dataset | None = None,
+               parallel: int | None = None) -> PoolSubmission:
+        """The configs split into `parallel` batched groups, one per worker (LocalProcessPool.submit)."""
+        return self.pool.submit(configs, data, parallel, batched=True)
 
 
 _POOL: LocalProcessPool | None = None
@@ -510,12 +565,14 @@ def _local_choice(runs: int, free_cores: int | None, configs: Mapping[Hashable, 
         return ExecutorChoice(EnsembleExecutor(), parallel=max(1, min(cores, os.cpu_count() or 1)))
     if runs > 1 and cores > 1 and mode != "in-process":
         parallel = min(runs, cores, os.cpu_count() or 1)
-        if parallel > 1:
-            return ExecutorChoice(local_pool(parallel), parallel=parallel)
+        if parallel > 1:  # more runs than workers: each worker's share as one batched network, when it can be
+            pool = local_pool(parallel)
+            return ExecutorChoice(BatchedPool(pool) if batchable and runs > parallel else pool, parallel=parallel)
     if crowded and runs > 1 and mode != "in-process" and (os.cpu_count() or 1) > 1:
         # others wait for a slot: the server's one interpreter (the GIL) is what a queue of 30 waits behind,
-        # so the runs take turns on one worker process instead of training in it (batched or not)
-        return ExecutorChoice(local_pool(os.cpu_count()), parallel=1)
+        # so the runs compute on one worker process (as one batched network when they can) instead of in it
+        pool = local_pool(os.cpu_count())
+        return ExecutorChoice(BatchedPool(pool) if batchable else pool, parallel=1)
     if batchable:  # one core: one batched network beats the runs taking turns on it
         return ExecutorChoice(EnsembleExecutor())
     return ExecutorChoice(InProcessExecutor())
@@ -525,7 +582,8 @@ def choose_executor(runs: int, free_cores: int | None = None, configs: Mapping[H
                     crowded: bool = False) -> ExecutorChoice:
     """Where `runs` runs compute, the fastest first: Ray when CNN_PLAYGROUND_RAY_ADDRESS is set (falling back
     to this server with a note); the local worker pool when more than one core is free (one torch thread per
-    worker); with one core free and other jobs waiting (`crowded`), one worker, the runs taking turns; with one
+    worker; a worker given several runs of one architecture trains them as one batched network); with one
+    core free and other jobs waiting (`crowded`), one worker, so that no training holds the server; with one
     core, runs of one architecture (`configs`) as one batched network; else in-process, taking turns.
     CNN_PLAYGROUND_EXECUTOR=batched prefers the batched network to the pool (no worker processes: less
     memory), =in-process uses neither."""

@@ -14,7 +14,8 @@ from cnn_core.training.zoo import WeightsUnavailable
 from cnn_core.vision import pretrained
 from cnn_core.vision.mtcnn import WeightsMissing, detect_faces, load_nets
 from pages.common import links  # lesson links (issue 18)
-from pages.common.detection_ui import IMAGE_TYPES, draw_boxes
+from pages.common.detection_ui import draw_boxes
+from pages.common.widgets import IMAGE_TYPES
 
 from .widgets import IMAGE_UPLOAD_MB
 

@@ -12,7 +12,8 @@ from cnn_core.data.images import load_image
 from cnn_core.errors import CheckpointError, ImageError, InvalidConfig
 from cnn_core.vision.detect_train import DetectConfig, DetectionRun, detect, load_detector
 from pages.common import links  # lesson links (issue 18)
-from pages.common.detection_ui import IMAGE_TYPES, draw_boxes
+from pages.common.detection_ui import draw_boxes
+from pages.common.widgets import IMAGE_TYPES
 from pages.common.live import run_live
 
 from .widgets import IMAGE_UPLOAD_MB, checkpoint_upload_mb

@@ -13,7 +13,6 @@ from cnn_core.vision.heads import HEADS, BackboneConfig, VisionNet, output_meani
 from cnn_core.vision.scenes import SceneConfig
 from cnn_core.vision.sliding import compare_costs, fcn_scores, fully_convolutional, pad_scene
 from pages.common import links  # lesson links (issue 18)
-from pages.common.widgets import IMAGE_TYPES
 
 st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
 

@@ -11,7 +11,7 @@ import torch
 
 from cnn_core import Record, RunStatus, TrainConfig
 from cnn_core.experiments.compare import comparison_frame
-from cnn_core.experiments.executors import EnsembleExecutor, ExecutorChoice, choose_executor, stream
+from cnn_core.experiments.executors import BatchedPool, EnsembleExecutor, ExecutorChoice, choose_executor, stream
 from cnn_core.training.budget import check_runs
 
 from .charts import epoch_metric_chart, step_loss_chart
@@ -92,6 +92,9 @@ def timing_caption(experiment: Experiment) -> str:
         seconds = max((records[-1].seconds for records in experiment.histories.values() if records), default=0.0)
         return (f" The runs computed together as one batched network (their layers side by side, "
                 f"{seconds:.1f} s in all), so each run's time is that shared time.")
+    if experiment.executor == BatchedPool.name:
+        return (" The runs computed in worker processes, each worker's runs as one batched network (their layers "
+                "side by side), so a run's time is the shared time of its worker's network.")
     where = {"local processes": " The runs computed side by side in worker processes."}.get(experiment.executor, "")
     return where + " Time counts each run's own computing."
 
