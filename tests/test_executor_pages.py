@@ -192,3 +192,16 @@ def test_the_optimizer_comparison_runs_as_one_batched_network_when_asked(app_tes
         for name, tensor in local.states[label].items():
             torch.testing.assert_close(batched.states[label][name], tensor, rtol=1e-4, atol=1e-5)
     finished_runs.clear()  # later tests train these settings themselves
+
+
+def test_the_results_caption_says_where_the_runs_computed():
+    from cnn_core.experiments.executors import BatchedPool
+    from pages.common.experiments import Experiment, timing_caption
+
+    experiment = Experiment(configs={}, executor=BatchedPool.name)
+    assert "each worker's runs as one batched network" in timing_caption(experiment)
+    experiment.executor = "local processes"
+    assert timing_caption(experiment) == (" The runs computed side by side in worker processes. Time counts each "
+                                          "run's own computing.")
+    experiment.executor = "in-process"
+    assert timing_caption(experiment) == " Time counts each run's own computing."
