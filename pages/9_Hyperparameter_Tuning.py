@@ -4,12 +4,13 @@ from dataclasses import replace
 import streamlit as st
 
 from cnn_core import DATASETS, MODELS, OPTIMIZERS, OptimizerConfig, TrainConfig
-from cnn_core.experiments.executors import ExecutorChoice, choose_executor, stream
+from cnn_core.experiments.executors import ExecutorChoice, stream
 from cnn_core.experiments.tuning import (MAX_TRIALS, check_trials, grid_configs, lr_range_points, random_configs,
                                          results_frame, run_trials, summarize_lr_range)
 from pages.common import links, publish, train_charts as charts  # lesson links, the class gallery (issue 18)
 from pages.common.errors import friendly_errors
-from pages.common.live import admission, run_live
+from pages.common.experiments import plan_executor
+from pages.common.live import run_live
 from pages.common.state import get_dataset
 
 st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
@@ -155,8 +156,7 @@ def run_search(state: dict, epochs: int) -> None:
     """Train the trials live (side by side when cores are free): progress, the results table at each
     epoch's end, Stop."""
     configs, histories = state["configs"], state["histories"]
-    choice = choose_executor(len(configs), admission().free(), dict(enumerate(configs)),
-                             crowded=admission().counts()[1] > 0)
+    choice = plan_executor(dict(enumerate(configs)))
     if choice.note:
         st.info(choice.note, icon="🖥️")
     total = len(configs) * epochs

@@ -255,3 +255,17 @@ def test_with_others_queued_one_core_means_one_worker_not_the_servers_interprete
     assert (two.executor.name, two.parallel) == ("local processes, batched", 2)
     monkeypatch.setenv("CNN_PLAYGROUND_EXECUTOR", "batched")  # no worker processes, even when crowded
     assert choose_executor(len(same), free_cores=1, configs=same, crowded=True).executor.name == EnsembleExecutor.name
+
+
+def test_runs_that_fit_the_budget_one_at_a_time_but_not_together_are_not_batched(monkeypatch):
+    from cnn_core.training.budget import check_runs, estimate_run
+
+    monkeypatch.delenv("CNN_PLAYGROUND_RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("CNN_PLAYGROUND_EXECUTOR", raising=False)
+    trials = configs_for(BASE)  # a search: budgeted one trial at a time (tuning.py, together=False)
+    one = estimate_run(next(iter(trials.values()))).memory_bytes
+    monkeypatch.setenv("CNN_PLAYGROUND_MAX_RUN_MEMORY_MB", str(2 * one / 2**20))  # two fit at once, three do not
+    check_runs(trials, together=False)  # the search itself is allowed
+    assert "memory budget" in groupable(trials)
+    assert choose_executor(len(trials), free_cores=1, configs=trials).executor.name == "in-process"
+    assert choose_executor(len(trials), free_cores=1, configs=trials, crowded=True).executor.name == "local processes"

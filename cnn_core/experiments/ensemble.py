@@ -28,11 +28,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_core.data import Dataset
+from cnn_core.errors import BudgetExceeded
 from cnn_core.experiments.compare import make_runs
 from cnn_core.inspect.hooks import eval_mode
 from cnn_core.models import build_model
 from cnn_core.models.activations import ACTIVATION_TYPES
 from cnn_core.training import Record, RunStatus, TrainConfig, TrainingRun
+from cnn_core.training.budget import check_runs
 from cnn_core.training.losses import compute_loss
 
 # Layers with no parameters that act on each channel / unit on its own: they run unchanged in every layout.
@@ -202,11 +204,16 @@ def why_not_grouped(configs: Mapping[Hashable, TrainConfig]) -> str | None:
 
 
 def groupable(configs: Mapping[Hashable, TrainConfig]) -> str | None:
-    """Why these configs cannot train as one batched network (None: they can): their configs, then their layers
+    """Why these configs cannot train as one batched network (None: they can): their configs, their memory held
+    at once (a search is budgeted one trial at a time; a batched network holds them all), then their layers
     (built on the meta device: no memory). The forward pass itself is checked when the runs are built."""
     reason = why_not_grouped(configs)
     if reason:
         return reason
+    try:
+        check_runs(configs, together=True)
+    except BudgetExceeded as exc:
+        return f"together they are over the memory budget ({exc})"
     first = next(iter(configs.values()))
     try:
         with torch.device("meta"):

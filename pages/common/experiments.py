@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from collections.abc import Hashable, Mapping
 from typing import Callable
 
 import altair as alt
@@ -99,7 +100,7 @@ def timing_caption(experiment: Experiment) -> str:
     return where + " Time counts each run's own computing."
 
 
-def plan_executor(configs: dict[str, TrainConfig]) -> ExecutorChoice:
+def plan_executor(configs: Mapping[Hashable, TrainConfig]) -> ExecutorChoice:
     """Where these runs should compute now: Ray when a cluster is configured, the worker pool when more than
     one admission slot (core) is free or when others wait in the queue, one batched network for runs of one
     architecture, else this process (ExecutorChoice.parallel: the slots to hold)."""
