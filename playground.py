@@ -5,7 +5,7 @@ then one section per part of the lecture. Every rerun runs this file first, then
 """
 import streamlit as st
 
-from pages.common.home import show_home
+from pages.home.content import show_home
 from pages.common.topics import HOME_ICON, HOME_TITLE, topics_by_section
 
 st.set_page_config(page_title="CNN Playground", page_icon="🧠", layout="wide")

@@ -3,7 +3,7 @@
 
 Run: python benchmarks/detection.py [--threads 2] [--epochs N]
 Prints the machine's load average first: a figure measured while other jobs run says so.
-Goals (issue 15): mAP@0.5 >= 0.90 on held-out scenes in <= 60 s on 2 cores; FCN / sliding cost <= 0.05.
+Goals: mAP@0.5 >= 0.90 on held-out scenes in <= 60 s on 2 cores; FCN / sliding cost <= 0.05.
 """
 from __future__ import annotations
 

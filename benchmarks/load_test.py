@@ -6,7 +6,7 @@
 Each student is one Streamlit session: by default a websocket client that speaks Streamlit's own protocol
 (st_protocol.py: the messages a tab sends, the replies read but not rendered), so the figure is the server's;
 with --client browser, one Chromium browser context per student, driven concurrently with Playwright's asyncio
-API (30 renderers then share the server's 2 cores). Each session opens the Optimizers page from a lesson link (issue 18) that
+API (30 renderers then share the server's 2 cores). Each session opens the Optimizers page from a lesson link that
 sets a short comparison (SGD vs Adam, --per-class images per class, --epochs epochs, a seed of its own
 so no session is served from another's cached runs), checks the inputs show it, and presses Run;
 its time is click -> results table shown. Errors counted per session: stException boxes and st.error alerts.
@@ -100,7 +100,7 @@ async def student(browser, url: str, seed: int, per_class: int, epochs: int) -> 
     result = {"seed": seed, "seconds": float("nan"), "ok": False, "exceptions": 0, "errors": 0, "note": ""}
     context = None
     try:
-        # the teacher's lesson link carries the exercise (issue 18): no rerun per setting while the class arrives
+        # the teacher's lesson link carries the exercise: no rerun per setting while the class arrives
         query = f"cnn_per_class={per_class}&cnn_epochs={epochs}&cnn_seed={seed}"
         context, page = await open_page(browser, f"{url}/Optimizers?{query}")
         for key, value in (("cnn_per_class", per_class), ("cnn_epochs", epochs), ("cnn_seed", seed)):

@@ -1,4 +1,4 @@
-"""Your own network inside and out (issue 17): stroke -> prediction, one unit's receptive field, a feature-vis grid.
+"""Your own network inside and out: stroke -> prediction, one unit's receptive field, a feature-vis grid.
 
     python benchmarks/own_network.py [--runs 5] [--threads 1]
 

@@ -4,7 +4,7 @@ Run: python benchmarks/segmentation.py [--epochs N] [--scenes N]
 Prints each epoch's validation mIoU (digit classes, background left out) and boundary accuracy for both,
 then, last: `segmenter: mIoU X.XXX (no skips Y.YYY) in S.S s`, S = the U-Net's training time
 (scene generation excluded: scenes are generated once per server and cached).
-Goal (issue 16): mIoU >= 0.80 in <= 60 s, and the U-Net at least 0.05 above the network without skips.
+Goal: mIoU >= 0.80 in <= 60 s, and the U-Net at least 0.05 above the network without skips.
 """
 from __future__ import annotations
 

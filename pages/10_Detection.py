@@ -1,14 +1,14 @@
 """From classification to localization to detection: one backbone, three heads, boxes, a live detector, MTCNN."""
 import streamlit as st
 
-from pages.common import links  # lesson links (issue 18)
-from pages.common.detection_boxes_ui import scores_to_boxes_section
-from pages.common.detection_faces_ui import mtcnn_section, torchvision_section
-from pages.common.detection_train_ui import own_image_section, train_section, trained_model
-from pages.common.detection_ui import heads_section, scenes_section, sliding_section
+from pages.common import links
+from pages.detection.boxes import scores_to_boxes_section
+from pages.detection.faces import mtcnn_section, torchvision_section
+from pages.detection.training import own_image_section, train_section, trained_model
+from pages.detection.heads_and_scenes import heads_section, scenes_section, sliding_section
 from pages.common.errors import friendly_errors
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 st.set_page_config(page_title="Detection", page_icon="🎯", layout="wide")
 links.start_page()
@@ -30,7 +30,7 @@ st.markdown("The lecture's *CNNs for computer vision tasks*: the same CNN answer
             "prediction per grid cell, then thresholds and non-maximum suppression). Everything here runs offline "
             "on scenes made of real MNIST digits.")
 
-choice = st.radio("Section", list(SECTIONS), horizontal=True, key="det_section", label_visibility="collapsed")
+choice = ui.radio("Section", list(SECTIONS), horizontal=True, key="det_section", label_visibility="collapsed")
 title, section, needs_model = SECTIONS[choice]
 st.subheader(title)
 with friendly_errors(title):

@@ -1,13 +1,13 @@
 """Semantic segmentation: how a network that shrinks the image grows it back, and why skips matter."""
 import streamlit as st
 
-from pages.common import links  # lesson links (issue 18)
-from pages.common.pretrained_seg_ui import pretrained_section
-from pages.common.segmentation_ui import (STATE, architecture_section, config_widgets, data_section,
+from pages.common import links
+from pages.segmentation.pretrained import pretrained_section
+from pages.segmentation.sections import (STATE, architecture_section, config_widgets, data_section,
                                           larger_scene_section, train_section, why_section)
-from pages.common.upsampling_ui import explorer
+from pages.segmentation.upsampling import explorer
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 st.set_page_config(page_title="Segmentation", page_icon="🎨", layout="wide")
 links.start_page()
@@ -15,14 +15,14 @@ st.title("🎨 Semantic segmentation")
 st.caption("A class for every pixel. The network halves the image with pooling and grows it back with "
            "transposed convolutions; a U-Net also hands each decoder level the encoder's maps of the same size.")
 
-train_tab, grow_tab, why_tab, any_size_tab, pretrained_tab = st.tabs(
+train_tab, grow_tab, why_tab, any_size_tab, pretrained_tab = ui.tabs(
     ["Skips on vs off", "Growing an image back", "Why a pixel got its class", "Any input size",
      "Pretrained segmenters"])
 
 with train_tab:
     config = config_widgets()
     train_section(config)
-    with st.expander("The data: digit scenes and their masks", expanded=STATE not in st.session_state):
+    with ui.expander("The data: digit scenes and their masks", expanded=STATE not in st.session_state):
         data_section(config)
     architecture_section(config)
 

@@ -5,11 +5,11 @@ import streamlit as st
 
 from cnn_core.classroom import GalleryError, GalleryStore
 from cnn_core.classroom.tables import curves_frame, entries_frame, numeric_settings, spreadsheet_safe
-from pages.common import links  # lesson links (issue 18)
-from pages.common.publish import open_gallery
-from pages.common.teacher import page_link_to, teacher_login, teacher_panel
+from pages.common import links
+from pages.common.classroom.publish import open_gallery
+from pages.common.classroom.teacher import page_link_to, teacher_login, teacher_panel
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 st.set_page_config(page_title="Class gallery", page_icon="🏆", layout="wide")
 links.start_page()
@@ -26,7 +26,7 @@ LEADERBOARD_COLUMNS = ["rank", "nickname", "val_accuracy", "seed", "published", 
 def leaderboard(frame: pd.DataFrame) -> None:
     """The exercise's runs, sortable by any metric or setting."""
     sortable = ["val_accuracy"] + [c for c in frame.columns if c.startswith("metric.")] + numeric_settings(frame)
-    left, right = st.columns([3, 1])
+    left, right = ui.columns([3, 1])
     by = left.selectbox("Sort by", sortable, key="gal_sort",
                         format_func=lambda c: c.removeprefix("metric.").replace("_", " "))
     ascending = right.toggle("Lowest first", key="gal_ascending", value=by.endswith("loss"))
@@ -49,7 +49,7 @@ def settings_chart(frame: pd.DataFrame) -> None:
     if not settings or frame["val_accuracy"].notna().sum() < 2:
         st.caption("The chart appears once two runs with different numeric settings have a validation accuracy.")
         return
-    x = st.selectbox("Setting", settings, key="gal_x")
+    x = ui.selectbox("Setting", settings, key="gal_x")
     data = frame[["id", "nickname", "seed", "val_accuracy", x]].dropna().assign(**{x: lambda f: f[x].astype(float)})
     log = bool((data[x] > 0).all() and data[x].max() / max(data[x].min(), 1e-300) >= 100)
     chart = alt.Chart(data).mark_circle(size=90, opacity=0.8).encode(
@@ -67,7 +67,7 @@ def curves_chart(entries: list) -> None:
     if curves.empty or "value" not in curves or "epoch" not in curves:
         return
     labels = {e.id: f"#{e.id} {e.nickname}" for e in entries if e.curves}
-    chosen = st.multiselect("Compare the curves of", list(labels), default=list(labels)[:3], key="gal_curves",
+    chosen = ui.multiselect("Compare the curves of", list(labels), default=list(labels)[:3], key="gal_curves",
                             format_func=labels.get, max_selections=10)
     data = curves[curves["entry_id"].isin(chosen)].dropna(subset=["value", "epoch"])
     if data.empty:
@@ -90,7 +90,7 @@ def open_setup(frame: pd.DataFrame) -> None:
     options = frame.sort_values("val_accuracy", ascending=False, na_position="last")
     labels = {int(r.id): f"#{r.id} {r.nickname} ({r.page.split('_', 1)[-1].removesuffix('.py')})"
               for r in options.itertuples()}
-    chosen = st.selectbox("Run", list(labels), format_func=labels.get, key="gal_open")
+    chosen = ui.selectbox("Run", list(labels), format_func=labels.get, key="gal_open")
     row = frame[frame["id"] == chosen].iloc[0]
     page_link_to(row["page"], row["query"], "Open this run's setup")
     st.caption(f"Seed {row['seed']}; the link sets: `{row['query'] or 'the defaults'}`")
@@ -99,7 +99,7 @@ def open_setup(frame: pd.DataFrame) -> None:
 def downloads(store: GalleryStore) -> None:
     """Everything as CSV: one row per entry, and the curves (tidy)."""
     everything = store.entries(include_hidden=False)
-    left, right = st.columns(2)
+    left, right = ui.columns(2)
     left.download_button("⬇️ All entries (CSV)", spreadsheet_safe(entries_frame(everything)).to_csv(index=False),
                          "gallery_entries.csv", "text/csv", key="gal_csv")
     right.download_button("⬇️ All curves (CSV)", spreadsheet_safe(curves_frame(everything)).to_csv(index=False),
@@ -116,7 +116,7 @@ def gallery(store: GalleryStore, teacher: bool) -> None:
         st.info("Nothing published yet. Train something on the Train, Optimizers, Regularization, Weight "
                 "Initialization or Tuning page and press **Publish** under the result.")
         return
-    exercise = st.selectbox("Exercise", exercises, key="gal_exercise")
+    exercise = ui.selectbox("Exercise", exercises, key="gal_exercise")
     entries = store.entries(exercise, include_hidden=teacher)
     frame = entries_frame(entries)
     st.caption(f"{len(entries)} runs in **{exercise}**" + (f" (hidden ones included; stored in {store.describe()})"
@@ -124,7 +124,7 @@ def gallery(store: GalleryStore, teacher: bool) -> None:
     if frame.empty:
         st.info("Every run of this exercise is hidden.")
         return
-    board, chart, curves, setup_tab = st.tabs(["🏅 Leaderboard", "📈 Settings vs accuracy", "📉 Curves",
+    board, chart, curves, setup_tab = ui.tabs(["🏅 Leaderboard", "📈 Settings vs accuracy", "📉 Curves",
                                            "🔗 Open a setup"])
     with board:
         leaderboard(frame)

@@ -6,12 +6,12 @@ import streamlit as st
 from cnn_core.experiments import ann_vs_cnn as avc
 from cnn_core.teaching.layer_ops import to_display
 from cnn_core.training.pretrained import LENET5_MNIST, MLP_MNIST, trained_model
-from pages.common import links  # lesson links (issue 18)
+from pages.common import links
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 IMAGE_SIZES = [8, 16, 28, 32, 64, 128, 224, 256, 512, 1024]
 
@@ -48,7 +48,7 @@ def growth_chart(growth: pd.DataFrame, lo: int, hi: int) -> alt.Chart:
 def parameter_growth_section() -> None:
     """1. How a fully-connected and a conv first layer grow with the image size."""
     st.header("1. Parameters vs image size")
-    c1, c2 = st.columns([1, 2.6], gap="large")
+    c1, c2 = ui.columns([1, 2.6], gap="large")
     lo, hi = c1.select_slider("Image size (pixels per side)", IMAGE_SIZES, value=(28, 1024), key="growth_sizes")
     hidden = int(c1.number_input("Hidden units of the fully-connected layer", 1, 4096, 256, key="growth_hidden"))
     filters = int(c1.number_input("Filters of the conv layer", 1, 512, 16, key="growth_filters"))
@@ -79,7 +79,7 @@ def translation_chart(frame: pd.DataFrame, direction: str, mode: str) -> alt.Cha
 def one_digit_shifted(data, models: dict, max_shift: int, direction: str, mode: str) -> None:
     """One test digit, shifted, and what each network answers."""
     st.subheader("One digit, shifted")
-    e1, e2, e3 = st.columns([1, 0.8, 1.8], gap="medium")
+    e1, e2, e3 = ui.columns([1, 0.8, 1.8], gap="medium")
     labels = [data.class_names[int(y)] for y in data.test_y]
     index = e1.select_slider("Test digit", range(len(labels)), 7, key="shift_digit",
                              format_func=lambda i: f"a {labels[i]} (no. {i})")  # the digit, not only its index
@@ -104,7 +104,7 @@ def translation_section() -> None:
     st.markdown(f"Both networks were trained by `cnn_core` on the {data.sizes()['train']:,} centred training digits "
                 f"of mnist-5k ({LENET5_MNIST.epochs} epochs, seed {LENET5_MNIST.seed}). Here the "
                 f"{data.sizes()['test']} test digits are moved by k pixels and classified again.")
-    t1, t2 = st.columns([1, 2.6], gap="large")
+    t1, t2 = ui.columns([1, 2.6], gap="large")
     direction = t1.selectbox("Direction", list(avc.DIRECTIONS), key="shift_direction")
     mode = t1.radio("How to shift", list(avc.SHIFT_MODES), key="shift_mode", horizontal=True,
                     help=" / ".join(f"{k}: {v}" for k, v in avc.SHIFT_MODES.items()))
@@ -133,7 +133,7 @@ def main() -> None:
     st.title("🧠 From ANNs to CNNs")
     st.caption("Fully-connected networks (ANNs) on images: they **don't scale** with the input, they **ignore the "
                "local arrangement** of pixels, and a pattern must be **learned again in every region**.")
-    with st.expander("What this page measures"):
+    with ui.expander("What this page measures"):
         st.markdown("The first and the last issue of the lecture's list, on real PyTorch layers and on an MLP and "
                     "LeNet-5 trained on MNIST digits.")
     parameter_growth_section()

@@ -10,13 +10,13 @@ from cnn_core.experiments.architectures import (PRETRAINED_INPUT, PretrainedSumm
                                                 summarize_pretrained)
 from cnn_core.inspect import codegen
 from cnn_core.models import LENET5_SPECS, MODELS, ModelOptions, build_model, lenet_differences, specs_to_json
-from pages.common import builder_ui as ui
-from pages.common import links  # lesson links (issue 18)
+from pages.architecture import builder
+from pages.common import links
 from pages.common.errors import friendly_errors
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
 from pages.common.widgets import JSON_UPLOAD_MB
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 REGISTRY_SOURCE, PRETRAINED_SOURCE = "📚 Registry model", "🖼️ Pretrained (ImageNet)"
 REGISTRY = [name for name in ("lenet5-modern", "lenet5-classic", "lenet5-1998", "convnet-lecture",
@@ -46,7 +46,7 @@ def intro() -> None:
 
 def registry_section() -> tuple[codegen.ArchitectureReport | None, tuple | None, tuple[int, int, int]]:
     """A registry model: (report, its layer specs or None when the builder cannot express it, input shape)."""
-    c1, c2 = st.columns([1.3, 1])
+    c1, c2 = ui.columns([1.3, 1])
     name = c1.selectbox("Model", REGISTRY, key="arch_registry", format_func=lambda n: MODELS[n].label)
     c1.caption(MODELS[name].explanation)
     fixed = MODELS[name].fixed_input
@@ -64,7 +64,7 @@ def registry_section() -> tuple[codegen.ArchitectureReport | None, tuple | None,
         except ArchitectureError as exc:
             c2.info(f"No generated code for this model: {exc}.")
         if specs is not None:
-            c2.button("Edit a copy in the builder", key="arch_copy", on_click=ui.copy_to_builder,
+            c2.button("Edit a copy in the builder", key="arch_copy", on_click=builder.copy_to_builder,
                       args=(specs, input_shape))
     if name.startswith("lenet5"):
         lenet_table()
@@ -73,7 +73,7 @@ def registry_section() -> tuple[codegen.ArchitectureReport | None, tuple | None,
 
 def lenet_table() -> None:
     """LeNet-5 as published (1998) next to the playground's modern variant, with what changed and why."""
-    with st.expander("LeNet-5 as published (1998) vs the modern variant: what changed and why"):
+    with ui.expander("LeNet-5 as published (1998) vs the modern variant: what changed and why"):
         frame = pd.DataFrame(lenet_differences())
         st.dataframe(frame, hide_index=True, width="stretch", column_config={
             "layer": "Layer", "lenet5_1998": "LeNet-5 (1998)", "lenet5_modern": "LeNet-5 modern (this playground)",
@@ -82,14 +82,14 @@ def lenet_table() -> None:
 
 def input_widgets() -> tuple[int, int, int]:
     """The builder's input channels and size (square)."""
-    i1, i2, i3 = st.columns([1, 1, 2])
-    channels = i1.number_input("Input channels", 1, ui.MAX_CHANNELS, key=ui.IN_CHANNELS, help="1 = grayscale, 3 = RGB")
-    size = i2.number_input("Input size (H = W)", ui.MIN_SIZE, ui.MAX_SIZE, key=ui.IN_SIZE,
+    i1, i2, i3 = ui.columns([1, 1, 2])
+    channels = i1.number_input("Input channels", 1, builder.MAX_CHANNELS, key=builder.IN_CHANNELS, help="1 = grayscale, 3 = RGB")
+    size = i2.number_input("Input size (H = W)", builder.MIN_SIZE, builder.MAX_SIZE, key=builder.IN_SIZE,
                            help="Square images, in pixels")
     i3.caption("LeNet-5 was designed for 32 x 32 digits; with 28 x 28 MNIST digits its first convolution pads "
                "by 2 so that C1 is still 6 x 28 x 28.")
     input_shape = (int(channels), int(size), int(size))
-    st.session_state[ui.INPUT_SHAPE] = input_shape
+    st.session_state[builder.INPUT_SHAPE] = input_shape
     return input_shape
 
 
@@ -99,30 +99,30 @@ def builder_section(layers: list, report: codegen.ArchitectureReport, specs: tup
     st.caption("Click a layer to edit its parameters, move it or remove it; add layers under the list. A layer "
                "that cannot work is marked, with the reason and how to fix it. Fields left empty are automatic "
                "(`auto`).")
-    with st.container(horizontal=True, gap="medium"):  # side by side on a laptop, stacked when narrow
-        with st.container(width=460):
+    with ui.container(horizontal=True, gap="medium"):  # side by side on a laptop, stacked when narrow
+        with ui.container(width=460):
             if not layers:
                 st.info("No layers yet: add one below.")
-            ui.layer_list(layers, report)
-            ui.add_layer_form(layers)
-        with st.container(width=370, border=True):
-            ui.layer_editor(layers)
+            builder.layer_list(layers, report)
+            builder.add_layer_form(layers)
+        with ui.container(width=370, border=True):
+            builder.layer_editor(layers)
     json_section(specs, input_shape)
 
 
 def json_section(specs: tuple, input_shape: tuple[int, int, int]) -> None:
     """Download the design, or load one from a file or pasted text (a bad file keeps the current design)."""
-    with st.expander("💾 Save or load this design as JSON"):
-        s1, s2 = st.columns(2)
+    with ui.expander("💾 Save or load this design as JSON"):
+        s1, s2 = ui.columns(2)
         s1.download_button("Download architecture.json", specs_to_json(specs, input_shape),
                            file_name="architecture.json", mime="application/json", key="arch_download")
-        s1.file_uploader("Load a .json file", type=["json"], key="arch_json_file", max_upload_size=JSON_UPLOAD_MB, on_change=ui.load_json,
+        s1.file_uploader("Load a .json file", type=["json"], key="arch_json_file", max_upload_size=JSON_UPLOAD_MB, on_change=builder.load_json,
                          args=("arch_json_file",))
         s2.text_area("...or paste JSON", key="arch_json_text", height=140,
                      placeholder='{"input_shape": [1, 28, 28], "layers": [{"kind": "conv", ...}]}')
-        s2.button("Load pasted JSON", key="arch_json_load", on_click=ui.load_json, args=("arch_json_text",))
-        if st.session_state.get(ui.LOAD_ERROR):
-            st.error(st.session_state[ui.LOAD_ERROR])
+        s2.button("Load pasted JSON", key="arch_json_load", on_click=builder.load_json, args=("arch_json_text",))
+        if st.session_state.get(builder.LOAD_ERROR):
+            st.error(st.session_state[builder.LOAD_ERROR])
 
 
 def build_status(report: codegen.ArchitectureReport, specs: tuple, input_shape: tuple[int, int, int]) -> None:
@@ -133,7 +133,7 @@ def build_status(report: codegen.ArchitectureReport, specs: tuple, input_shape: 
             st.caption("The numbers, diagram and code below show the layers before the wrong one.")
         return
     st.session_state[CUSTOM_ARCHITECTURE] = (specs, input_shape)
-    c1, c2 = st.columns([3, 1], vertical_alignment="center")
+    c1, c2 = ui.columns([3, 1], vertical_alignment="center")
     c1.success("This network is stored for this session: the Train page can train it.")
     if (Path(__file__).parent / "8_Train.py").exists():
         try:
@@ -144,7 +144,7 @@ def build_status(report: codegen.ArchitectureReport, specs: tuple, input_shape: 
 
 def metrics(totals: dict[str, float], output_shape: str) -> None:
     """Parameters, multiply-adds, activation memory and output shape."""
-    row, memory = st.container(horizontal=True, gap="medium"), totals["activation_mb"]  # wraps when narrow
+    row, memory = ui.container(horizontal=True, gap="medium"), totals["activation_mb"]  # wraps when narrow
     row.metric("Parameters", f"{totals['params']:,}", help="Counted on the PyTorch model itself", width=200)
     row.metric("Multiply-adds / image", f"{totals['mult_adds']:,}", help="Conv: out values x in_channels/groups"
                " x k x k; Linear: in x out", width=200)
@@ -166,7 +166,7 @@ def layer_table(target, summary: pd.DataFrame, keep_names: bool) -> None:
 
 def diagram_and_table(report: codegen.ArchitectureReport, keep_names: bool) -> None:
     """The diagram and the per-layer table of a built network."""
-    diagram, numbers = st.columns([1, 2.3], gap="medium")
+    diagram, numbers = ui.columns([1, 2.3], gap="medium")
     diagram.graphviz_chart(codegen.architecture_dot(report.model, report.input_shape, report.error, report.specs),
                            width="stretch")
     layer_table(numbers, report.summary, keep_names)
@@ -176,7 +176,7 @@ def code_section(specs: tuple, report: codegen.ArchitectureReport) -> None:
     """The network in both styles of the lecture, executed to prove it is the same network."""
     st.subheader("The network in PyTorch")
     with friendly_errors("Generating the code"):
-        tabs = st.tabs(["nn.Module style", "nn.Sequential style"])
+        tabs = ui.tabs(["nn.Module style", "nn.Sequential style"])
         for tab, writer in zip(tabs, (codegen.module_code, codegen.sequential_code)):
             code = writer(specs, report.input_shape)
             check = codegen.check_generated(code, report.model, report.input_shape)
@@ -195,7 +195,7 @@ def cached_pretrained(key: str) -> PretrainedSummary:
 def pretrained_section() -> None:
     """The same per-layer table for a real ImageNet network (no diagram or code: too many layers to draw)."""
     choices = pretrained_choices()
-    key = st.selectbox("Pretrained network", list(choices), key="arch_pretrained", format_func=choices.get)
+    key = ui.selectbox("Pretrained network", list(choices), key="arch_pretrained", format_func=choices.get)
     if "resnet18" not in choices:
         st.caption("ResNet-18 appears here once its weights are in the torch hub cache (open it on the Layer "
                    "Visualization page with internet once).")
@@ -203,7 +203,7 @@ def pretrained_section() -> None:
         result = cached_pretrained(key)
         st.caption(f"{result.label}: {result.description} Input {' x '.join(map(str, PRETRAINED_INPUT))}.")
         metrics(result.totals, result.summary["output_shape"].iloc[-1])
-        layer_table(st, result.summary, keep_names=True)
+        layer_table(ui, result.summary, keep_names=True)
 
 
 def main() -> None:
@@ -211,8 +211,8 @@ def main() -> None:
     st.set_page_config(page_title="Architecture", page_icon="🏗️", layout="wide")
     links.start_page()
     intro()
-    source = st.radio("Network", [ui.BUILD, REGISTRY_SOURCE, PRETRAINED_SOURCE], key=ui.SOURCE, horizontal=True)
-    layers = ui.init_builder(LENET5_SPECS, (1, 28, 28))
+    source = ui.radio("Network", [builder.BUILD, REGISTRY_SOURCE, PRETRAINED_SOURCE], key=builder.SOURCE, horizontal=True)
+    layers = builder.init_builder(LENET5_SPECS, (1, 28, 28))
     if source == PRETRAINED_SOURCE:
         pretrained_section()
         return
@@ -220,17 +220,17 @@ def main() -> None:
         report, code_specs, input_shape = registry_section()
     else:  # the result (what is wrong, or the totals) first, then the builder
         input_shape = input_widgets()
-        specs = ui.layers_to_specs(layers)
+        specs = builder.layers_to_specs(layers)
         report = codegen.check_architecture(specs, input_shape)
         code_specs = report.specs if report.ok else None
         build_status(report, specs, input_shape)
     if report is not None and report.model is not None:
         metrics(report.totals, report.summary["output_shape"].iloc[-1])
-    if source == ui.BUILD:
+    if source == builder.BUILD:
         builder_section(layers, report, specs, input_shape)
     if report is None or report.model is None:
         return
-    diagram_and_table(report, keep_names=source != ui.BUILD)
+    diagram_and_table(report, keep_names=source != builder.BUILD)
     if code_specs is not None:
         code_section(code_specs, report)
 

@@ -8,13 +8,13 @@ from cnn_core.data.preprocess import standardize
 from cnn_core.models import ACTIVATIONS
 from cnn_core.teaching import layer_ops as ops
 from cnn_core.training.pretrained import LENET5_MNIST, trained_model
-from pages.common import links  # lesson links (issue 18)
-from pages.common.basic_layers_sections import convolution_tab, photo, pooling_tab
+from pages.common import links
+from pages.basic_layers.sections import convolution_tab, photo, pooling_tab
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 DEAD_COUNT = 256  # test digits the dying-ReLU experiment runs on
 BIAS_SHIFTS = [s / 2 for s in range(-10, 1)]  # -5.0 .. 0.0
@@ -55,7 +55,7 @@ def show_activation_effect(feature_map: torch.Tensor | None) -> None:
     if feature_map is None:
         st.info("Pick an image on the Convolution tab first.")
         return
-    e0, e1, e2 = st.columns([1, 1.5, 1.5])
+    e0, e1, e2 = ui.columns([1, 1.5, 1.5])
     chosen = e0.selectbox("Activation", list(ACTIVATIONS), key="act_apply")
     activated = ops.apply_activation(chosen, feature_map)
     e0.metric("Values exactly 0 after it", f"{float((activated == 0).float().mean()):.1%}")
@@ -75,7 +75,7 @@ def show_dying_relu() -> None:
                 f"(as one bad step could do) and count, on {DEAD_COUNT} test digits, the units that never fire "
                 "and the conv channels whose weights get exactly zero gradient.")
     with friendly_errors("The dying-ReLU experiment"):
-        d1, d2 = st.columns([1, 1.4], gap="large")
+        d1, d2 = ui.columns([1, 1.4], gap="large")
         shift = d1.slider("Bias shift added to every conv bias", -5.0, 0.0, 0.0, 0.5, key="dead_shift")
         sweep = dead_sweep(DEAD_COUNT)
         now = sweep[sweep["bias_shift"] == shift]
@@ -102,7 +102,7 @@ def activation_tab(feature_map: torch.Tensor | None) -> None:
     st.markdown("Convolutions are followed by a **non-linear** activation that acts on each value separately. "
                 "Solid lines are f(x), dashed lines the derivative f'(x) that backpropagation multiplies by "
                 "(computed with autograd). Click a legend entry to highlight one function.")
-    a1, a2 = st.columns([1, 3])
+    a1, a2 = ui.columns([1, 3])
     names = a1.multiselect("Activations", list(ACTIVATIONS), default=list(ACTIVATIONS), key="act_names")
     x_range = a1.slider("x range", -8.0, 8.0, (-4.0, 4.0), 0.5, key="act_range")
     with friendly_errors("The activation curves"):
@@ -117,7 +117,7 @@ def fully_connected_tab() -> None:
     st.markdown("A fully-connected (`nn.Linear`) layer connects every input to every output: it needs a **flat "
                 "vector**, so the C x H x W feature maps are flattened first. That is where the lecture's "
                 "`16 * 5 * 5` comes from: the shapes below are measured with hooks on the lecture's ConvNet.")
-    fc_size = st.slider("Input image size (the lecture uses 12 x 12 RGB images)", 4, 32, 12, key="fc_size")
+    fc_size = ui.slider("Input image size (the lecture uses 12 x 12 RGB images)", 4, 32, 12, key="fc_size")
     with friendly_errors("The walk-through"):
         steps, flat = ops.lecture_flatten_walkthrough(fc_size)
         st.table(steps.set_index("step"))
@@ -136,7 +136,7 @@ def show_rgb_channels() -> None:
     china = photo("china")
     st.markdown(f"A colour image has **3 channels**, so the first conv layer has `in_channels=3`: china.jpg is a "
                 f"3 x {china.height} x {china.width} tensor (channels shown shrunk):")
-    for column, c, (tinted, name) in zip(st.columns(3), range(3),
+    for column, c, (tinted, name) in zip(ui.columns(3), range(3),
                                          zip(ops.rgb_channels(china), ("R (red)", "G (green)", "B (blue)"))):
         column.image(ops.to_display(tinted, 240), caption=f"channel {c}: {name}", width="stretch",
                      output_format="PNG")
@@ -150,7 +150,7 @@ def input_tab(data) -> None:
     mean, std = data.mean[0], data.std[0]
     st.latex(rf"x' = \frac{{x - \mu}}{{\sigma}} = \frac{{x - {mean:.4f}}}{{{std:.4f}}}")
     st.caption("μ and σ: the mean and standard deviation of the mnist-5k training pixels.")
-    i1, i2 = st.columns([1, 1.3], gap="large")
+    i1, i2 = ui.columns([1, 1.3], gap="large")
     digit = i1.slider("Test digit", 0, len(data.test_y) - 1, 0, key="input_digit")
     normalized = data.test_x[digit]  # 1 x 28 x 28, as the network sees it
     raw = data.denormalize(normalized)  # 1 x 28 x 28 in [0, 1]
@@ -175,13 +175,13 @@ def main() -> None:
     links.start_page()
     st.title("🧩 Basic layers")
     st.caption("The lecture's *Basic Layers* section, one tab per layer; every number is computed by PyTorch.")
-    with st.expander("What each layer does"):
+    with ui.expander("What each layer does"):
         st.markdown(
             "A convolution computes **dot products $W^T x + b$** of a small kernel with every patch of its input; "
             "an **activation** bends the result element-wise; **pooling** sub-samples each channel with `max()` or "
             "`avg()`; a **fully-connected** layer sees the whole flattened map.")
     data = get_dataset("mnist-5k")
-    tab_conv, tab_act, tab_pool, tab_fc, tab_input = st.tabs(
+    tab_conv, tab_act, tab_pool, tab_fc, tab_input = ui.tabs(
         ["Convolution", "Activation", "Pooling", "Fully-connected", "Input"])
     with tab_conv:
         feature_map = convolution_tab(data)

@@ -15,14 +15,14 @@ from cnn_core.training.digit_models import EXTRA_VISION_MODELS
 from cnn_core.training.zoo import (TORCHVISION_MODELS, VISION_MODELS, VisionModel, WeightsUnavailable,
                                    depthwise_summary, download_weights, from_checkpoint, load_vision_model,
                                    torchvision_weights_cached)
-from pages.common import links  # lesson links (issue 18)
-from pages.common.draw_ui import DRAW_SOURCE, drawn_input, extra_model, keep, remember, warn_if_unsure
+from pages.common import links
+from pages.layer_viz.draw import DRAW_SOURCE, drawn_input, extra_model, keep, remember, warn_if_unsure
 from pages.common.errors import friendly_errors
-from pages.common.layer_viz_sections import show_tabs
+from pages.layer_viz.sections import show_tabs
 from pages.common.session_keys import SESSION_CHECKPOINTS
 from pages.common.widgets import IMAGE_TYPES, checkpoint_upload_mb
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 SOURCES = ["Sample photo", "Test digit", DRAW_SOURCE, "Upload"]
 
@@ -95,7 +95,7 @@ def pick_model(ckpt_box) -> VisionModel | None:
     """The Network picker (built-in, trained this session, uploaded checkpoint in ckpt_box); None when none loaded."""
     session_ckpts: dict = st.session_state.get(SESSION_CHECKPOINTS, {})
     options = list(VISION_MODELS) + list(EXTRA_VISION_MODELS) + [f"session:{name}" for name in session_ckpts]
-    with ckpt_box, st.expander("Use your own trained model (a checkpoint from the Train page)"):
+    with ckpt_box, ui.expander("Use your own trained model (a checkpoint from the Train page)"):
         ckpt_file = st.file_uploader("Checkpoint (.pt)", type=["pt", "pth"], key="lv_ckpt", max_upload_size=checkpoint_upload_mb(),
                                      on_change=select_uploaded_checkpoint,
                                      help="A CNN Playground checkpoint: weights + JSON metadata (loaded weights-only). "
@@ -104,7 +104,7 @@ def pick_model(ckpt_box) -> VisionModel | None:
         options.append("upload")
     remember("lv_model")  # picked once per session: the choice survives visits to other pages
     keep_valid("lv_model", options)
-    model_key = st.selectbox("Network", options, format_func=lambda k: model_label(k, ckpt_file), key="lv_model",
+    model_key = ui.selectbox("Network", options, format_func=lambda k: model_label(k, ckpt_file), key="lv_model",
                              on_change=keep, args=("lv_model",))
     with friendly_errors("Loading the model"):
         if model_key.startswith("session:"):
@@ -125,15 +125,15 @@ def pick_input(vm: VisionModel) -> tuple[str, Callable, str | None] | None:
         st.session_state["lv_last_model"] = vm.key
         if st.session_state.get("lv_source") not in ("Upload", DRAW_SOURCE):
             st.session_state["lv_source"] = "Test digit" if vm.input.style == "digit" else "Sample photo"
-    source = st.radio("Image", SOURCES, horizontal=True, key="lv_source",
+    source = ui.radio("Image", SOURCES, horizontal=True, key="lv_source",
                       help="Sample photos ship with scikit-learn and matplotlib; test digits come from mnist-5k.")
     if source == "Sample photo":
-        photo = st.selectbox("Sample photo", list(SAMPLE_PHOTOS), format_func=lambda k: SAMPLE_PHOTOS[k].label,
+        photo = ui.selectbox("Sample photo", list(SAMPLE_PHOTOS), format_func=lambda k: SAMPLE_PHOTOS[k].label,
                              key="lv_sample")
         st.caption(f"From {SAMPLE_PHOTOS[photo].source}.")
         return f"sample:{photo}", lambda: (sample_photo(photo), False), None
     if source == "Test digit":
-        index = int(st.number_input("Test digit number (mnist-5k test split)", 0, 499, 0, key="lv_digit"))
+        index = int(ui.number_input("Test digit number (mnist-5k test split)", 0, 499, 0, key="lv_digit"))
         digit, label = dataset_digit(index)
         return f"digit:{index}", lambda: (digit, True), f"True label of test digit {index}: **{label}**"
     if source == DRAW_SOURCE:
@@ -158,7 +158,7 @@ def show_model_caption(vm) -> None:
     st.caption(f"**{vm.label}**: {vm.description} Input: {vm.input.channels} x {vm.input.size} x {vm.input.size}, "
                f"{n_params:,} parameters.")
     if depthwise_summary(vm.model):
-        with st.expander("🧩 Depthwise convolutions in this network"):
+        with ui.expander("🧩 Depthwise convolutions in this network"):
             st.markdown(depthwise_summary(vm.model))
 
 
@@ -179,7 +179,7 @@ def framed(image, width: int = 2):
 def show_preprocessing(ready) -> None:
     """Each preprocessing step as an image with its caption."""
     st.subheader("What the network receives")
-    cols = st.columns(max(4, len(ready.steps)))  # at least 4 columns: two steps do not fill the page
+    cols = ui.columns(max(4, len(ready.steps)))  # at least 4 columns: two steps do not fill the page
     for col, step in zip(cols, ready.steps):
         col.markdown(f"**{step.title}**")
         col.image(framed(step.image, 1 if step.image.width < 112 else 2),
@@ -190,7 +190,7 @@ def show_preprocessing(ready) -> None:
 def show_prediction(result, true_label: str | None) -> None:
     """Top-5 softmax bars and the predicted class."""
     top = result.top(5)
-    left, right = st.columns([3, 2])
+    left, right = ui.columns([3, 2])
     bars = alt.Chart(top).mark_bar().encode(
         x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
         y=alt.Y("class:N", sort=None, title=None, axis=alt.Axis(labelLimit=260, labelOverlap=False)),
@@ -210,15 +210,15 @@ def main() -> None:
     st.set_page_config(page_title="Layer visualization", page_icon="🔍", layout="wide")
     links.start_page()
     st.title("🔍 Layer visualization")
-    with st.expander("What this page shows"):
+    with ui.expander("What this page shows"):
         st.markdown(
             "A trained CNN turns an image into a stack of **feature maps**, one per channel of each layer. Early "
             "layers respond to edges and colours, deeper ones to textures and object parts, and the last layers to "
             "whole classes. Pick a trained network and an image (or upload your own), then look at what every "
             "layer makes of it, which filters it learned, and which pixels decided the prediction.")
-    c_setup, c_result = st.columns([1.15, 1.2], gap="large")  # the prediction beside its inputs: above the fold
+    c_setup, c_result = ui.columns([1.15, 1.2], gap="large")  # the prediction beside its inputs: above the fold
     with c_setup:
-        pick_box, ckpt_box = st.container(), st.container()  # the checkpoint upload (rarely used) under the inputs
+        pick_box, ckpt_box = ui.container(), ui.container()  # the checkpoint upload (rarely used) under the inputs
         with pick_box:
             vm = pick_model(ckpt_box)
             picked = None if vm is None else pick_input(vm)

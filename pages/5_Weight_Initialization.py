@@ -8,15 +8,16 @@ import streamlit as st
 from cnn_core import ACTIVATIONS, INIT_SCHEMES, MODELS, OPTIMIZERS, ModelOptions, OptimizerConfig, TrainConfig
 from cnn_core.experiments.init_stats import (INIT_MODELS, InitStats, InitStatsConfig, init_statistics, spread_layers,
                                              symmetry_after_training, training_summary)
-from pages.common import links, publish  # lesson links, the class gallery (issue 18)
+from pages.common import links
+from pages.common.classroom import publish
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
-from pages.common.experiments import run_experiment
-from pages.common.init_charts import depth_chart, ridgeline, scheme_colors
+from pages.common.live.comparison import run_experiment
+from pages.weight_init.charts import depth_chart, ridgeline, scheme_colors
 from pages.common.state import get_dataset
 from pages.common.widgets import learning_rate_input, model_picker, seed_input
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 DEFAULT_SCHEMES = ["zeros", "normal-small", "normal-large", "xavier-normal", "kaiming-normal-fan-in"]
 
@@ -46,7 +47,7 @@ def at_init(config: InitStatsConfig) -> InitStats:
 
 def sidebar_network() -> Network:
     """Network, depth, width, activation, schemes and seed in the sidebar."""
-    sb = st.sidebar
+    sb = ui.sidebar
     sb.header("Network")
     model = model_picker("init_model", sb, list(INIT_MODELS), label="Network", index=INIT_MODELS.index("deep-mlp"))
     sb.caption(MODELS[model].explanation)
@@ -66,13 +67,13 @@ def sidebar_network() -> Network:
 
 def scheme_formulas(schemes: tuple[str, ...]) -> None:
     """The variance rule and each chosen scheme's formula."""
-    with st.expander("The schemes and their formulas", expanded=False):
+    with ui.expander("The schemes and their formulas", expanded=False):
         st.markdown("$n_{in}$ = fan-in (inputs per unit: in_channels × kernel area), $n_{out}$ = fan-out. "
                     "The *gain* corrects for the activation: $\\sqrt{2}$ for ReLU (it zeroes half of its inputs), "
                     "$5/3$ for tanh, 1 for sigmoid and linear. Biases start at 0.")
         st.latex(r"\mathrm{Var}[y] = n_{in}\,\mathrm{Var}[w]\,\mathbb{E}[x^2] \;\Rightarrow\; "
                  r"\mathrm{Var}[w] = \tfrac{\text{gain}^2}{n_{in}} \text{ keeps the scale from layer to layer}")
-        for col, scheme in zip(st.columns(min(len(schemes), 3)) * 2, schemes):
+        for col, scheme in zip(ui.columns(min(len(schemes), 3)) * 2, schemes):
             with col:
                 st.markdown(f"**{INIT_SCHEMES[scheme].label}**")
                 st.latex(INIT_SCHEMES[scheme].formula)
@@ -84,7 +85,7 @@ def line_charts(stats, net: Network, kind: str, stat: str, log: bool) -> None:
     colors = scheme_colors(net.labels.values())
     acts = stats.layers[stats.layers["kind"] == "activation"]
     grads = stats.layers[stats.layers["kind"] == kind]
-    left, right = st.columns(2)
+    left, right = ui.columns(2)
     left.altair_chart(depth_chart(acts, stat, f"Forward: {stat} of each layer's activations", log, colors),
                       width="stretch")
     right.altair_chart(depth_chart(grads, stat, f"Backward: {stat} of the {kind}s", log, colors), width="stretch")
@@ -122,7 +123,7 @@ def histogram_charts(stats, net: Network, kind: str) -> None:
 
 def at_init_tab(net: Network) -> None:
     """Statistics of one seeded batch through each freshly initialized network."""
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = ui.columns(4)
     batch = c1.select_slider("Images in the batch", [32, 64, 128, 256, 512], 128, key="init_batch",
                              help="A fixed, seeded batch of real MNIST digits goes through each network once.")
     kind = c2.radio("Backward pass: gradient of the loss with respect to", ["activation gradient", "weight gradient"],
@@ -145,13 +146,13 @@ def at_init_tab(net: Network) -> None:
         st.markdown("**The first forward pass.** An untrained 10-class network should output a loss near "
                     "ln 10 ≈ 2.30; a much larger loss means exploding logits (and a first step that diverges).")
         st.dataframe(out, hide_index=True)
-        with st.expander("Measured weight std against each formula"):
+        with ui.expander("Measured weight std against each formula"):
             st.dataframe(stats.weights.drop(columns="scheme"), hide_index=True)
 
 
 def training_configs(net: Network) -> tuple[dict[str, TrainConfig], float]:
     """Optimizer, learning rate, epochs, data size and target; one TrainConfig per scheme."""
-    c1, c2, c3, c4, c5 = st.columns(5)
+    c1, c2, c3, c4, c5 = ui.columns(5)
     opt = c1.selectbox("Optimizer", ["momentum", "sgd", "adam"], key="init_opt",
                        format_func=lambda k: OPTIMIZERS[k].label)
     lr = learning_rate_input(f"init_lr_{opt}", container=c2, value=0.01 if opt != "adam" else 0.001)
@@ -170,8 +171,8 @@ def training_configs(net: Network) -> tuple[dict[str, TrainConfig], float]:
 def show_training(experiment, target: float) -> None:
     """Curves and the summary table, with the symmetry check on the trained weights."""
     frame = experiment.frame()
-    log_loss = st.checkbox("Log scale for the loss", False, key="init_log_loss")
-    left, right = st.columns(2)
+    log_loss = ui.checkbox("Log scale for the loss", False, key="init_log_loss")
+    left, right = ui.columns(2)
     colour = alt.Color("run:N", title=None, scale=scheme_colors(list(experiment.configs)))  # as on the first tab
     left.altair_chart(step_loss_chart(frame, smoothing=0.6, log_scale=log_loss).encode(color=colour),
                       width="stretch")
@@ -235,7 +236,7 @@ def main() -> None:
         st.warning("Pick at least two initialization schemes in the sidebar to compare them.")
         return
     scheme_formulas(net.schemes)
-    at_tab, train_tab = st.tabs(["At initialization (no training)", "During training"])
+    at_tab, train_tab = ui.tabs(["At initialization (no training)", "During training"])
     with at_tab:
         at_init_tab(net)
     with train_tab:

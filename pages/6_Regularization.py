@@ -7,14 +7,15 @@ from cnn_core.experiments.regularization import (NEAR_ZERO, REG_MODELS, REG_VARI
                                                  early_stop_events, overfit_config, preview_grid,
                                                  regularization_summary, trained_models, validation_minimum,
                                                  variant_configs, weight_histograms, weight_stats)
-from pages.common import links, publish  # lesson links, the class gallery (issue 18)
+from pages.common import links
+from pages.common.classroom import publish
 from pages.common.charts import legend_highlight, step_loss_chart, train_val_facets
 from pages.common.errors import friendly_errors
-from pages.common.experiments import Experiment, run_experiment
+from pages.common.live.comparison import Experiment, run_experiment
 from pages.common.state import get_dataset
 from pages.common.widgets import learning_rate_input, model_picker, seed_input
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 # Measured on the default setting (benchmarks/teaching_defaults.py --regularization): final val loss 0.494 without,
 # 0.399 with dropout, 0.407 with label smoothing; final val acc 89.2 / 89.8 / 91.6 %. The former defaults (weight
@@ -24,7 +25,7 @@ DEFAULT_VARIANTS = ["none", "dropout", "label-smoothing"]
 
 def sidebar_setting() -> TrainConfig:
     """Network, data size, epochs, batch, optimizer and seed: the baseline run that overfits."""
-    sb = st.sidebar
+    sb = ui.sidebar
     sb.header("A setting that overfits")
     model = model_picker("reg_model", sb, list(REG_MODELS), label="Network",
                          help="The MLP (269k weights) memorizes 1,000 images quickly; LeNet-5 (62k weights, shared "
@@ -43,8 +44,8 @@ def sidebar_setting() -> TrainConfig:
 def pick_strengths() -> Strengths:
     """The strength of each regularizer, in an expander."""
     d = Strengths()
-    with st.expander("Strength of each regularizer", expanded=False):
-        cols = st.columns(4)
+    with ui.expander("Strength of each regularizer", expanded=False):
+        cols = ui.columns(4)
         weight_decay = cols[0].number_input("weight_decay λ", 0.0, 1.0, d.weight_decay, format="%.4f", key="reg_wd")
         adamw_decay = cols[0].number_input("AdamW λ", 0.0, 1.0, d.adamw_decay, format="%.3f", key="reg_adamw",
                                            help="AdamW shrinks by lr·λ per step, so it needs a much larger λ.")
@@ -67,7 +68,7 @@ def pick_strengths() -> Strengths:
 
 def l2_explainer(names: list[str]) -> None:
     """Weight decay in the optimizer vs an explicit L2 penalty vs AdamW."""
-    with st.expander("L2 as weight decay or as a penalty: what is the difference?",
+    with ui.expander("L2 as weight decay or as a penalty: what is the difference?",
                      expanded=bool({"weight-decay", "l2-penalty", "adamw"} & set(names))):
         st.markdown("**Explicit penalty**: add $\\lambda\\sum w^2$ (conv and linear weights, not biases) to the "
                     "loss; its gradient $2\\lambda w$ joins the data gradient.")
@@ -86,7 +87,7 @@ def l2_explainer(names: list[str]) -> None:
 
 def augmentation_box(base: TrainConfig, augment: AugmentConfig, names: list[str]) -> None:
     """Original training images next to random augmented copies."""
-    with st.expander("What augmentation does to the training images", expanded="augment" in names):
+    with ui.expander("What augmentation does to the training images", expanded="augment" in names):
         with friendly_errors("Augmentation preview"):
             data = get_dataset(base.dataset, base.per_class)
             images, augmented, labels = augmentation_preview(data, augment, n_images=4, copies=7, seed=base.seed)
@@ -145,7 +146,7 @@ def weights_section(experiment: Experiment, base: TrainConfig) -> None:
                             tooltip=["run", alt.Tooltip("fraction:Q", format=".1%")])
                     .add_params(pick).properties(height=280), width="stretch")
     num = st.column_config.NumberColumn
-    left, right = st.columns([3, 2])
+    left, right = ui.columns([3, 2])
     left.dataframe(weight_stats(models)[["run", "l2_norm", "mean_abs", "near_zero"]], hide_index=True,
                    column_config={"near_zero": num(f"|w| < {NEAR_ZERO:g}", format="percent"),
                                   "l2_norm": num("‖w‖₂", format="%.2f"), "mean_abs": num("mean |w|", format="%.4f")})
@@ -163,7 +164,7 @@ def show_results(experiment: Experiment, configs: dict, base: TrainConfig) -> No
         if not (frame["split"] == "val").any():
             st.warning("No epoch has finished yet: train again and let it run for at least one epoch.")
             return
-        metric = st.radio("Curves of", ["loss", "accuracy"], horizontal=True, key="reg_metric")
+        metric = ui.radio("Curves of", ["loss", "accuracy"], horizontal=True, key="reg_metric")
         st.altair_chart(train_val_facets(frame, metric, columns=2, marks=early_stop_events(experiment.histories)))
         st.caption("Blue: training, orange: validation, shaded: the gap between them. Green rules: where early "
                    "stopping stopped (dashed) and the best epoch whose weights it restored. Label smoothing's "
@@ -186,7 +187,7 @@ def main() -> None:
         "Here each variant switches on exactly one of them; all runs share the data, the seed and the batch order."
     )
     base = sidebar_setting()
-    names = st.multiselect("Variants to compare (2 to 6)", list(REG_VARIANTS), max_selections=6, key="reg_variants",
+    names = ui.multiselect("Variants to compare (2 to 6)", list(REG_VARIANTS), max_selections=6, key="reg_variants",
                            default=DEFAULT_VARIANTS, format_func=lambda k: REG_VARIANTS[k].label)
     strengths = pick_strengths()
     for name in names:

@@ -9,17 +9,18 @@ from cnn_core.experiments.compare import (comparison_base, lr_schedule_frame, op
 from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, results_csv
 from cnn_core.teaching.toy_surfaces import SURFACES, Surface, compare_2d, summary_2d, surface_grid
 from cnn_core.training.optimizers import OPTIMIZERS, configure
-from pages.common import links, publish  # lesson links, the class gallery (issue 18)
-from pages.common.chart_specs import inline_datasets_as_arrow
+from pages.common import links
+from pages.common.classroom import publish
+from pages.common.charts.specs import inline_datasets_as_arrow
 from pages.common.errors import friendly_errors
-from pages.common.experiments import run_experiment, timing_caption
-from pages.common.optimizer_charts import (draw_comparison_results, draw_live_comparison, draw_lr_schedule,
+from pages.common.live.comparison import run_experiment, timing_caption
+from pages.optimizers.charts import (draw_comparison_results, draw_live_comparison, draw_lr_schedule,
                                            summary_display, surface_chart, surface_loss_chart)
-from pages.common.optimizer_ui import (BATCHES, BOUNDS, MODEL_CHOICES, comparison_data, optimizer_editor,
+from pages.optimizers.controls import (BATCHES, BOUNDS, MODEL_CHOICES, comparison_data, optimizer_editor,
                                        schedule_widgets, set_rows, share_panel, update_rules)
 from pages.common.widgets import dataset_picker, model_picker, seed_input
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 KEY = "opt_cnn_experiment"
 # 200 per class x 2 epochs = 126 steps per run: SGD visibly learns (58 % val) while Adam is ahead (85 %), a few s
 # for both on 2 cores (benchmarks/teaching_defaults.py); at 100 per class (64 steps) SGD looked useless (28 %).
@@ -77,7 +78,7 @@ def reset_surface() -> None:
 
 def pick_training() -> tuple[TrainConfig, float, float]:
     """Model, data and training shared by every run; returns (base config, target loss, smoothing)."""
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = ui.columns(4)
     model = model_picker("cnn_model", c1, list(MODEL_CHOICES))
     dataset = dataset_picker("cnn_dataset", c2, help="MNIST 5k is always there; the others need their files or "
                                                      "internet once.")
@@ -85,7 +86,7 @@ def pick_training() -> tuple[TrainConfig, float, float]:
                                 help="Training images per class; 0 = the whole training split. A small subset keeps "
                                      "a comparison fast on a CPU.")
     epochs = c4.number_input("Epochs", *BOUNDS["train.epochs"], key="cnn_epochs")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4 = ui.columns(4)
     batch = c1.select_slider("Batch size", BATCHES, key="cnn_batch")
     seed = seed_input("cnn_seed", c2, max_value=BOUNDS["train.seed"][1],
                       help="Same seed: same initial weights and batches.")
@@ -115,14 +116,14 @@ def show_results(experiment, configs: dict, clicked: bool, target: float, smooth
             st.warning(f"**{label}** is not learning: {note}. Try another learning rate or more steps.")
     frame, labels = experiment.frame(), list(experiment.configs)
     diverged = list(table.loc[table["status"] == "diverged", "run"])
-    log_scale = st.toggle("Log-scale loss axis", key="cnn_log")
-    left, right = st.columns(2)
+    log_scale = ui.toggle("Log-scale loss axis", key="cnn_log")
+    left, right = ui.columns(2)
     draw_comparison_results(left, right, frame, labels, diverged, smoothing, log_scale)
     st.dataframe(summary_display(table, target), hide_index=True, width="stretch", key="cnn_table")
     cached = f" {len(experiment.from_cache)} of {len(experiment.configs)} runs came from the cache." \
         if experiment.from_cache else ""
     st.caption("Accuracy on the validation split after each epoch." + timing_caption(experiment) + cached)
-    d1, d2 = st.columns(2)
+    d1, d2 = ui.columns(2)
     # the CSVs are written when clicked (a callable), not on every rerun of every session
     d1.download_button("⬇ Results per step and epoch (CSV)", lambda: results_csv(frame), "optimizer_comparison.csv",
                        "text/csv", key="cnn_csv")
@@ -132,16 +133,16 @@ def show_results(experiment, configs: dict, clicked: bool, target: float, smooth
 
 def cnn_tab() -> tuple[dict, ScheduleConfig, TrainConfig, float]:
     """Race optimizers on a real CNN; returns (configs, schedule, base, target) for the share panel."""
-    run_row, results = st.container(), st.container()  # Run and its results first (above the fold), settings below
+    run_row, results = ui.container(), ui.container()  # Run and its results first (above the fold), settings below
     st.markdown("**1. Optimizers to compare** (2 to 6; the same optimizer twice with different settings is fine)")
     optimizers = optimizer_editor("cnn", [configure("sgd"), configure("adam")],
                                   lambda name: OPTIMIZERS[name].defaults["lr"], min_rows=2)
-    with st.expander("How each of these optimizers updates the weights", expanded=True):
+    with ui.expander("How each of these optimizers updates the weights", expanded=True):
         update_rules(optimizers)
     st.markdown("**2. Model, data and training** (shared by every run)")
     base, target, smoothing = pick_training()
     st.markdown("**3. Learning-rate schedule** (shared; each run scales it by its own η)")
-    left, right = st.columns([2, 3])
+    left, right = ui.columns([2, 3])
     with left:
         schedule = schedule_widgets("cnn")
     configs: dict = {}
@@ -169,7 +170,7 @@ def cnn_tab() -> tuple[dict, ScheduleConfig, TrainConfig, float]:
 
 def pick_surface() -> tuple[Surface, tuple[float, float], int]:
     """Test function, its condition number, the start point and the number of steps."""
-    c1, c2, c3, c4, c5 = st.columns([2.2, 1, 1, 1, 1.4])
+    c1, c2, c3, c4, c5 = ui.columns([2.2, 1, 1, 1, 1.4])
     fn = c1.selectbox("Test function", list(SURFACES), key="toy_fn", format_func=lambda k: SURFACES[k].label,
                       on_change=reset_surface, help="Switching resets the start point and suggests fitting rates.")
     condition = c2.number_input("Bowl's κ", 1.0, 1000.0, step=5.0, key="toy_cond", disabled=fn != "bowl",
@@ -184,10 +185,10 @@ def show_surface_runs(surface: Surface, runs: tuple, start: tuple[float, float],
                       schedule: ScheduleConfig) -> None:
     """The 2-D paths on the contour map, loss per step, warnings and the summary table."""
     paths = run_surface(surface, runs, start, steps, schedule)
-    upto = st.slider("Show the first N steps", 0, steps, steps, key="toy_upto",
+    upto = ui.slider("Show the first N steps", 0, steps, steps, key="toy_upto",
                      help="Scrub through the runs step by step.")
     contour, losses = surface_specs(surface, runs, start, steps, schedule, upto)
-    left, right = st.columns([3, 2])
+    left, right = ui.columns([3, 2])
     left.vega_lite_chart(spec=contour, width="content")
     right.vega_lite_chart(spec=losses, width="stretch")
     for message in paths.loc[paths["message"] != "", ["run", "message"]].drop_duplicates().itertuples():
@@ -214,7 +215,7 @@ def surface_tab() -> SurfaceSettings:
     st.caption(surface.spec.explanation)
     toy_defaults = [configure(n, Surface().suggested_lr(n)) for n in ("sgd", "momentum", "adam")]
     toy_optimizers = optimizer_editor("toy", toy_defaults, surface_lr, min_rows=1)
-    with st.expander("Learning-rate schedule for the 2-D runs"):
+    with ui.expander("Learning-rate schedule for the 2-D runs"):
         toy_schedule = schedule_widgets("toy")
     runs: tuple = ()
     with friendly_errors("The 2-D runs"):
@@ -235,13 +236,13 @@ def main() -> None:
         "optimizer differs) and watch them **on 2-D loss surfaces**, where you can see each step. Both tabs run the "
         "very same `torch.optim` classes.")
     init_state()
-    share_box = st.container()
-    tab_cnn, tab_2d = st.tabs(["On a real CNN", "On 2-D loss surfaces"])
+    share_box = ui.container()
+    tab_cnn, tab_2d = ui.tabs(["On a real CNN", "On 2-D loss surfaces"])
     with tab_cnn:
         configs, schedule, base, target = cnn_tab()
     with tab_2d:
         surface_settings = surface_tab()
-    with share_box, st.expander("📤 Share this comparison: export or import its settings as JSON"):
+    with share_box, ui.expander("📤 Share this comparison: export or import its settings as JSON"):
         share_panel(ComparisonSettings(labelled({k: c.optimizer for k, c in configs.items()}), schedule, base,
                                        target, surface_settings))
 

@@ -8,17 +8,17 @@ from cnn_core import Dataset, Record, RunStatus, TrainConfig, TrainingRun, epoch
 from cnn_core.training.budget import check_run
 from cnn_core.training.evaluation import display_images
 from cnn_core.training.tensorboard import TensorBoardLogger, logged, run_name
-from pages.common import links  # lesson links (issue 18)
-from pages.common import train_charts as charts
+from pages.common import links
+from pages.common.charts import training as charts
 from pages.common.errors import friendly_errors
 from pages.common.live import run_live
-from pages.common.publish import publish_run
+from pages.common.classroom.publish import publish_run
 from pages.common.state import get_dataset
-from pages.common.tensorboard_ui import session_log_dir, tensorboard_tab as session_tensorboard_tab
-from pages.common.train_tabs import download_section, loss_tab, sanity_tab, snapshot, upload_section
-from pages.common.train_ui import LOG_DIR, RUN, setup
+from pages.train.tensorboard import session_log_dir, tensorboard_tab as session_tensorboard_tab
+from pages.train.tabs import download_section, loss_tab, sanity_tab, snapshot, upload_section
+from pages.train.setup import LOG_DIR, RUN, setup
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 st.set_page_config(page_title="Train your network", page_icon="🏋️", layout="wide")
 links.start_page()
@@ -89,20 +89,20 @@ def show_results(run: TrainingRun) -> None:
         (st.error if last.kind == "diverged" else st.info)(last.message)
     snap = snapshot(run)
     evaluation = snap["evaluation"]
-    cols = st.columns(5)
+    cols = ui.columns(5)
     cols[0].metric("Epochs trained", summary.epochs, help="Completed epochs (a stopped epoch does not count).")
     cols[1].metric("Validation accuracy", f"{summary.final_val_acc:.1%}" if epochs else "–")
     cols[2].metric("Best validation accuracy", f"{summary.best_val_acc:.1%}" if epochs else "–")
     cols[3].metric("Test accuracy", f"{evaluation.accuracy:.1%}")
     seconds = [r.epoch_seconds for r in epochs if r.epoch_seconds == r.epoch_seconds]
     cols[4].metric("Time per epoch", f"{sum(seconds) / len(seconds):.2f} s" if seconds else "–")
-    draw_curves(st, run)
+    draw_curves(ui, run)
     if epochs:
-        with st.expander("Epoch table"):
+        with ui.expander("Epoch table"):
             st.dataframe(pd.DataFrame([{"epoch": r.epoch, "train loss": r.train_loss, "val loss": r.val_loss,
                                         "train acc": r.train_acc, "val acc": r.val_acc, "lr": r.lr,
                                         "seconds": r.epoch_seconds} for r in epochs]), hide_index=True)
-    left, right = st.columns([3, 2])
+    left, right = ui.columns([3, 2])
     left.altair_chart(charts.confusion_heatmap(evaluation.confusion()), width="stretch")
     right.altair_chart(charts.per_class_bars(evaluation.per_class()), width="stretch")
     mistakes = evaluation.mistakes(limit=16)
@@ -127,7 +127,7 @@ def new_run(config: TrainConfig, data: Dataset, log_dir: str | None) -> Training
 def train_tab(config: TrainConfig | None) -> None:
     """Train / continue buttons, the live training, and the results of the session's run."""
     run: TrainingRun | None = st.session_state.get(RUN)
-    a, b, c = st.columns([1, 1, 2])
+    a, b, c = ui.columns([1, 1, 2])
     start = a.button("▶ Train", type="primary", key="tr_train", disabled=config is None,
                      help="Start a new run with the sidebar's settings.")
     more = c.number_input("More epochs for 'Continue'", 1, 50, 1, key="tr_more")
@@ -164,11 +164,11 @@ config = None
 with friendly_errors("The setup"):
     config = setup()
 TAB_NAMES = ["🏋️ Train", "📉 Loss functions", "✅ Sanity checks", "📊 TensorBoard", "💾 Save / restore"]
-train, losses, sanity, board, save = st.tabs(TAB_NAMES)
+train, losses, sanity, board, save = ui.tabs(TAB_NAMES)
 with save:  # upload first, so a restored run is what the Train tab shows in the same rerun
     st.markdown("A checkpoint holds the weights (`state_dict`), the training config and the metrics. It is "
                 "loaded with `torch.load(..., weights_only=True)`, which refuses any pickled Python code.")
-    download_box = st.container()
+    download_box = ui.container()
     st.divider()
     upload_section(config)
 with train:
@@ -178,7 +178,7 @@ with losses:
 with sanity:
     sanity_tab(config)
 with board:
-    session_tensorboard_tab(st.session_state.get(LOG_DIR))  # this session's runs only (issue 18)
+    session_tensorboard_tab(st.session_state.get(LOG_DIR))  # this session's runs only
 with download_box:
     download_section()
 links.finish_page()

@@ -7,13 +7,15 @@ from cnn_core import DATASETS, MODELS, OPTIMIZERS, OptimizerConfig, TrainConfig
 from cnn_core.experiments.executors import ExecutorChoice, stream
 from cnn_core.experiments.tuning import (MAX_TRIALS, check_trials, grid_configs, lr_range_points, random_configs,
                                          results_frame, run_trials, summarize_lr_range)
-from pages.common import links, publish, train_charts as charts  # lesson links, the class gallery (issue 18)
+from pages.common import links
+from pages.common.classroom import publish
+from pages.common.charts import training as charts
 from pages.common.errors import friendly_errors
-from pages.common.experiments import plan_executor
+from pages.common.live.comparison import plan_executor
 from pages.common.live import run_live
 from pages.common.state import get_dataset
 
-st = links.bound(st)  # keyed widgets live in the address bar (lesson links)
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 st.set_page_config(page_title="Hyper-parameter tuning", page_icon="🎛️", layout="wide")
 links.start_page()
@@ -29,9 +31,9 @@ st.markdown(
     "an independent, seeded training run, judged on the validation split (never on the test split)."
 )
 
-with st.container(border=True):
+with ui.container(border=True):
     st.markdown("**Base setup** (shared by both tools)")
-    cols = st.columns(5)
+    cols = ui.columns(5)
     dataset = cols[0].selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k].label, key="hp_dataset")
     trainable = [k for k, spec in MODELS.items() if spec.fixed_input is None and k != "custom"]
     model = cols[1].selectbox("Model", trainable, format_func=lambda k: MODELS[k].label, key="hp_model")
@@ -51,7 +53,7 @@ def range_tab(base: TrainConfig) -> None:
                 "the minimum sits at the edge of divergence, a tenth of it lies in the steep, safe part.")
     st.latex(r"\eta_t = \eta_{\min}\left(\eta_{\max}/\eta_{\min}\right)^{t/(T-1)},\qquad "
              r"\bar L_t = \frac{\beta \bar L'_{t-1} + (1-\beta) L_t}{1-\beta^t}")
-    a, b, c, d = st.columns(4)
+    a, b, c, d = ui.columns(4)
     low = a.select_slider("Lowest rate", LR_CHOICES[:6], 1e-5, key="hp_lr_min", format_func=lambda v: f"{v:g}")
     high = b.select_slider("Highest rate", LR_CHOICES[4:], 1.0, key="hp_lr_max", format_func=lambda v: f"{v:g}")
     steps = c.slider("Steps", 20, 400, 100, 10, key="hp_lr_steps")
@@ -73,7 +75,7 @@ def range_tab(base: TrainConfig) -> None:
     result = summarize_lr_range(state["points"], state["min"], state["max"], state["steps"])
     if not state["done"]:
         st.warning(f"Stopped after {len(state['points'])} steps; the curve so far is shown.")
-    m = st.columns(3)  # short labels: a metric label that does not fit is cut ("max_lr reac...")
+    m = ui.columns(3)  # short labels: a metric label that does not fit is cut ("max_lr reac...")
     m[0].metric("Suggested lr", f"{result.suggested_lr:.1e}", help="The rate the range test suggests.")
     m[1].metric("Lowest loss at lr", f"{result.min_loss_lr:.1e}", help="Where the smoothed loss was lowest.")
     m[2].metric("Steepest at lr", f"{result.steepest_lr:.1e}", help="Where the smoothed loss fell fastest.")
@@ -97,10 +99,10 @@ RESULT_COLUMNS = {
 
 def search_tab(base: TrainConfig) -> None:
     """Grid or random search over lr, batch size, weight decay: live trials, results table and charts."""
-    kind = st.radio("Search", ["Grid", "Random"], horizontal=True, key="hp_kind",
+    kind = ui.radio("Search", ["Grid", "Random"], horizontal=True, key="hp_kind",
                     help="Grid: every combination. Random: sample the space (Bergstra & Bengio 2012: random "
                          "search finds good rates with fewer trials when only some hyper-parameters matter).")
-    a, b, c, d = st.columns(4)
+    a, b, c, d = ui.columns(4)
     epochs = d.slider("Epochs per trial", 1, 10, 2, key="hp_epochs")
     if kind == "Grid":
         lrs = a.multiselect("Learning rates", LR_CHOICES, [1e-3, 1e-2], key="hp_grid_lr",
@@ -138,7 +140,7 @@ def search_tab(base: TrainConfig) -> None:
     if len(results):
         st.markdown("**Validation accuracy against each hyper-parameter** (one point per trial; red: diverged, "
                     "grey: stopped)")
-        for column, chart in zip(st.columns(3), charts.search_scatter(results)):
+        for column, chart in zip(ui.columns(3), charts.search_scatter(results)):
             column.altair_chart(chart, width="stretch")
 
 
@@ -179,7 +181,7 @@ def run_search(state: dict, epochs: int) -> None:
     state["executor"] = choice.executor.name
 
 
-range_test, search = st.tabs(["📈 LR range test", "🔎 Grid / random search"])
+range_test, search = ui.tabs(["📈 LR range test", "🔎 Grid / random search"])
 with range_test:
     range_tab(base)
 with search:

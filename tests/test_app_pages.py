@@ -48,7 +48,6 @@ def test_navigation_has_home_first_then_every_topic_in_lecture_order(app_test):
 
 def test_sections_follow_the_lecture_and_skip_missing_files(monkeypatch):
     from pages.common import topics
-
     grouped = topics.topics_by_section()
     assert list(grouped) == [s for s in topics.SECTIONS if s in grouped]
     assert list(grouped)[:3] == ["Foundations", "Inside a CNN", "Training"]

@@ -13,7 +13,7 @@ from cnn_core import OptimizerConfig, TrainConfig
 from cnn_core.experiments.executors import (EnsembleExecutor, ExecutorChoice, InProcessExecutor, choose_executor,
                                             local_pool, stream, strip_timing)
 from cnn_core.training import RunStatus
-from pages.common.admission import Admission
+from pages.common.live.admission import Admission
 
 SMALL = TrainConfig(model="lenet5-modern", per_class=10, epochs=1, batch_size=32, seed=4, device="cpu",
                     optimizer=OptimizerConfig("sgd", lr=0.05))
@@ -196,7 +196,7 @@ def test_the_optimizer_comparison_runs_as_one_batched_network_when_asked(app_tes
 
 def test_the_results_caption_says_where_the_runs_computed():
     from cnn_core.experiments.executors import BatchedPool
-    from pages.common.experiments import Experiment, timing_caption
+    from pages.common.live.comparison import Experiment, timing_caption
 
     experiment = Experiment(configs={}, executor=BatchedPool.name)
     assert "each worker's runs as one batched network" in timing_caption(experiment)

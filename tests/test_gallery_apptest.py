@@ -8,7 +8,7 @@ import pytest
 
 from cnn_core.classroom import GalleryStore, NewEntry
 from cnn_core.classroom.tables import entries_frame, numeric_settings, spreadsheet_safe
-from pages.common.teacher import token_matches
+from pages.common.classroom.teacher import token_matches
 
 PAGE = "pages/12_Gallery.py"
 TOKEN = "s3cret-teacher-token"
@@ -17,7 +17,7 @@ TOKEN = "s3cret-teacher-token"
 @pytest.fixture
 def gallery(tmp_path, monkeypatch):
     """A store on a temporary SQLite file that the page (a fresh cached store) also opens."""
-    from pages.common.publish import gallery_store
+    from pages.common.classroom.publish import gallery_store
 
     url = f"sqlite:///{tmp_path / 'gallery.sqlite3'}"
     monkeypatch.setenv("CNN_PLAYGROUND_DB", url)

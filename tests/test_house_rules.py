@@ -1,4 +1,4 @@
-"""The house plan (issue 12), checked: cnn_core's layers hold (import-linter), it stays a few subpackages,
+"""The house plan, checked: cnn_core's layers hold (import-linter), it stays a few subpackages,
 every subpackage sits in the layers contract, and no file in pages/ grows past 250 lines."""
 from __future__ import annotations
 

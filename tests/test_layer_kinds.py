@@ -229,8 +229,7 @@ def test_layer_defaults_and_explanations_are_views_of_the_registry():
 
 
 def test_the_builder_ui_reads_labels_fields_and_automatic_values_from_the_registry():
-    from pages.common import builder_ui as ui
-
+    from pages.architecture import builder as ui
     for key, kind in LAYER_KINDS.items():
         layer = ui._layer_from_spec(LayerSpec.of(key), uid=0)
         assert ui.describe(layer).startswith(f"**{kind.describe(kind.defaults).split(' ')[0]}**")

@@ -1,4 +1,4 @@
-"""The layer_ops helpers the Basic layers page draws with (moved out of the page in issue 12)."""
+"""The layer_ops helpers the Basic layers page draws with."""
 from __future__ import annotations
 
 import numpy as np

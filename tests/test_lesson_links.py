@@ -1,4 +1,4 @@
-"""Lesson links (pages/common/links.py) through AppTest: values from the address, hostile links, lock / hide."""
+"""Lesson links (pages/common/links/__init__.py) through AppTest: values from the address, hostile links, lock / hide."""
 from __future__ import annotations
 
 import json

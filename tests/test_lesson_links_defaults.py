@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pages.common.link_values import default_argument
+from pages.common.links.values import default_argument
 from tests.test_gallery_apptest import gallery, publish  # noqa: F401 (the fixture)
 
 OPTIMIZERS = "pages/7_Optimizers.py"

@@ -1,4 +1,4 @@
-"""A deep link on a fresh server goes through playground.py's sectioned navigation (pages/common/router.py).
+"""A deep link on a fresh server goes through playground.py's sectioned navigation (pages/common/links/router.py).
 
 Streamlit treats an app with a ``pages/`` folder next to its main script as a pages-directory app until a script
 calls ``st.navigation``: the first visitor of a fresh server who opens ``/Segmentation`` got the page run on its

@@ -1,9 +1,9 @@
-"""The live driver (pages/common/live.py): the admission queue, and slots that no way of ending a run can leak.
+"""The live driver (pages/common/live/__init__.py): the admission queue, and slots that no way of ending a run can leak.
 
 Unit tests drive `Admission` directly. AppTest tests run tests/live_probe_app.py (one `run_live`) and end
 its run the ways a browser does: Stop / a widget change (Streamlit's rerun request, the same call the
 server makes when a click arrives), a closed tab (a stop request), an exception; each while the run
-trains and while it is queued, and once exactly when the slot frees (issue 13, found-item 1). After
+trains and while it is queued, and once exactly when the slot frees (a found race). After
 each, every slot is free again.
 """
 from __future__ import annotations
@@ -257,7 +257,7 @@ def test_an_exception_while_queued_gives_the_place_back(control, monkeypatch):
 
 @pytest.mark.parametrize("request_", [rerun, stop], ids=["stop-or-widget", "closed-tab"])
 def test_interrupted_exactly_when_the_slot_frees_loses_no_slot(control, monkeypatch, request_):
-    """Found-item 1 of issue 13: the run is promoted from the queue and interrupted before it starts."""
+    """A found race: the run is promoted from the queue and interrupted before it starts."""
     others = occupy(control, 2)
     live_probe_state.reset("slow")
     wait = control.wait

@@ -1,4 +1,4 @@
-"""Computations moved out of pages 1 and 7 into cnn_core (issue 12), checked against independent references."""
+"""Computations moved out of pages 1 and 7 into cnn_core, checked against independent references."""
 from __future__ import annotations
 
 import math

@@ -1,4 +1,4 @@
-"""The "Publish to the class gallery" widget (pages/common/publish.py) through AppTest."""
+"""The "Publish to the class gallery" widget (pages/common/classroom/publish.py) through AppTest."""
 from __future__ import annotations
 
 import pytest
@@ -10,7 +10,7 @@ DEMO = "tests/apps/publish_demo.py"
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    from pages.common.publish import gallery_store
+    from pages.common.classroom.publish import gallery_store
 
     url = f"sqlite:///{tmp_path / 'gallery.sqlite3'}"
     monkeypatch.setenv("CNN_PLAYGROUND_DB", url)
@@ -43,7 +43,7 @@ def test_publish_stores_the_run_once_with_its_lesson_link(app_test, store):
 
 
 def test_a_full_exercise_is_a_message(app_test, store, monkeypatch):
-    from pages.common.publish import gallery_store
+    from pages.common.classroom.publish import gallery_store
 
     full = gallery_store()
     full.max_per_exercise = 0

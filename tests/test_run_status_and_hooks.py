@@ -106,7 +106,7 @@ def test_capture_forward_keep_graph_gives_the_gradient_of_the_loss_at_each_outpu
 def test_the_train_page_decodes_an_uploaded_checkpoint_once_per_file(monkeypatch):
     """Issue 13: the Train page decoded the uploaded file again on every rerun."""
     from cnn_core import ModelOptions, build_model, checkpoint_bytes
-    from pages.common import train_tabs
+    from pages.train import tabs as train_tabs
     from tests.helpers import make_app_test
 
     decoded = []

@@ -4,7 +4,7 @@ import torch
 
 import cnn_core.vision.pretrained_segmenters as ps
 from cnn_core.vision.segmentation import SegConfig, SegmentationRun
-from pages.common.segmentation_ui import LABELS, STATE
+from pages.segmentation.sections import LABELS, STATE
 from tests.bad_inputs import IMAGE, Upload
 from tests.test_bad_inputs_apptest import Uploader, run_corpus
 

@@ -44,7 +44,7 @@ def test_pretrained_segmenters_offline_say_what_to_do(app_test, monkeypatch, tmp
     def offline(entry, *args, **kwargs):
         raise WeightsUnavailable(f"Could not download the {entry.label} weights: no internet.")
 
-    monkeypatch.setattr("pages.common.pretrained_seg_ui.download_weights", offline, raising=False)
+    monkeypatch.setattr("pages.segmentation.pretrained.download_weights", offline, raising=False)
     at = app_test(PAGE, default_timeout=120).run()
     assert any("not on this server yet" in i.value for i in at.info)
     at.button(key="pseg_download").click().run()

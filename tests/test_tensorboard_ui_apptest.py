@@ -1,4 +1,4 @@
-"""The TensorBoard tab (pages/common/tensorboard_ui.py): two sessions, each sees only its own runs."""
+"""The TensorBoard tab (pages/train/tensorboard.py): two sessions, each sees only its own runs."""
 from __future__ import annotations
 
 DEMO = "tests/apps/tensorboard_demo.py"

@@ -49,7 +49,7 @@ def test_train_one_epoch_shows_confusion_matrix_and_continues(app_test, tmp_path
     assert run.status == "finished" and run.epoch == 1 and run.config.per_class == 30
     shared = at.session_state[SESSION_CHECKPOINTS]
     assert len(shared) == 1 and next(iter(shared)).startswith("Train page: LeNet-5 on mnist-5k, 1 epoch(s)")
-    logs = list((tmp_path / "runs" / "sessions").glob("*/*"))  # runs/sessions/<session>/<run> (issue 18)
+    logs = list((tmp_path / "runs" / "sessions").glob("*/*"))  # runs/sessions/<session>/<run>
     assert len(logs) == 1 and any(f.name.startswith("events.out.tfevents") for f in logs[0].iterdir())
     assert any(str(logs[0]) in s.value for s in at.success)  # the TensorBoard tab names the run's folder
 

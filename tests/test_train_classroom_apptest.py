@@ -11,7 +11,7 @@ LINK = {"tr_per_class": "50", "tr_epochs": "1", "tr_tensorboard": "true", "tr_se
 
 @pytest.fixture
 def classroom(tmp_path, monkeypatch):
-    from pages.common.publish import gallery_store
+    from pages.common.classroom.publish import gallery_store
 
     url = f"sqlite:///{tmp_path / 'gallery.sqlite3'}"
     monkeypatch.setenv("CNN_PLAYGROUND_DB", url)

@@ -49,7 +49,7 @@ def test_upload_limits_are_the_real_ones(app_test):
 
 
 def test_kernel_colours_are_centred_at_zero():
-    from pages.common.basic_layers_sections import grid
+    from pages.basic_layers.sections import grid
     kernel = torch.tensor([[-1.0, 0.0, 8.0]])  # asymmetric: an uncentred scale puts 0 near the red end
     html = grid(kernel, cmap="RdBu", centred=True).to_html()
     cells = grid(kernel, cmap="RdBu", centred=True)._compute().ctx  # (row, col) -> [(css, value)]
@@ -63,7 +63,7 @@ def test_kernel_colours_are_centred_at_zero():
 
 
 def test_zoom_keeps_the_window_inside_the_crop():
-    from pages.common.basic_layers_sections import ZOOM_MARGIN, zoom_on_window
+    from pages.basic_layers.sections import ZOOM_MARGIN, zoom_on_window
     padded = torch.arange(256 * 200, dtype=torch.float32).view(256, 200)
     crop, box, taps, (r0, c0) = zoom_on_window(padded, (100, 3, 102, 5), [(100, 3), (102, 5)])
     assert crop.shape == (3 + 2 * ZOOM_MARGIN, 3 + ZOOM_MARGIN + 3)  # cut at the left edge

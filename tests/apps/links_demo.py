@@ -1,8 +1,7 @@
-"""A tiny page with four linked widgets, for the lesson-link tests (pages/common/links.py)."""
+"""A tiny page with four linked widgets, for the lesson-link tests (pages/common/links/__init__.py)."""
 import streamlit as st
 
 from pages.common import links
-
 links.start_page()
 lr = links.linked(st.sidebar.slider, "Learning rate", 0.0, 1.0, 0.5, key="lr")
 ep = links.linked(st.number_input, "Epochs", 1, 30, 5, key="ep")

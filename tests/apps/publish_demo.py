@@ -3,7 +3,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import links
-from pages.common.publish import publish_widget
+from pages.common.classroom.publish import publish_widget
 
 links.start_page()
 lr = links.linked(st.number_input, "Learning rate", 0.0001, 1.0, 0.01, format="%.4f", key="lr")

@@ -3,7 +3,7 @@ import streamlit as st
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
-from pages.common.tensorboard_ui import session_log_dir, tensorboard_tab
+from pages.train.tensorboard import session_log_dir, tensorboard_tab
 
 name = st.text_input("run name", key="name")
 if st.button("log", key="log") and name:

@@ -1,0 +1,1 @@
+"""The Architecture page's sections (the layer builder)."""

@@ -1,0 +1,1 @@
+"""The Basic Layers page's sections (convolution, pooling, the backward pass)."""

@@ -1,0 +1,250 @@
+"""The Basic layers page's convolution and pooling tabs (the page itself holds the other tabs)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit
+import streamlit as st
+import torch
+from pandas.io.formats.style import Styler
+from PIL import Image
+
+from cnn_core.data.images import load_image
+from cnn_core.data.samples import sample_photo
+from cnn_core.teaching import layer_ops as ops
+from pages.common import links
+from pages.basic_layers.backward import conv_backward_section, pool_backward_section
+from pages.common.errors import friendly_errors
+from pages.common.widgets import IMAGE_TYPES as UPLOAD_TYPES, seed_input
+
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
+
+PHOTO_SOURCES = {"China (photo)": "china", "Flower (photo)": "flower"}  # SAMPLE_PHOTOS keys
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def photo(key: str) -> Image.Image:
+    """A sample photo (cached per process; st.cache_data hands out copies)."""
+    return sample_photo(key)
+
+
+def int_slider(label: str, high: int, value: int, key: str, help: str | None = None) -> int:
+    """A 0..high slider; a plain caption when there is only one choice (ui.slider needs min < max)."""
+    if high < 1:
+        st.caption(f"{label}: 0 (the only position)")
+        return 0
+    # not in the address: a position on one image means nothing on another (and may be past its edge)
+    return streamlit.slider(label, 0, high, min(value, high), key=key, help=help)
+
+
+def grid(values: torch.Tensor, row_labels=None, col_labels=None, fmt: str = "{:.3g}", cmap: str = "Blues",
+         centred: bool = False) -> Styler:
+    """A rows x cols tensor as a styled table with a colour gradient (centred: 0 = the middle colour)."""
+    rows, cols = values.shape
+    frame = pd.DataFrame((values + 0.0).numpy(), index=[str(v) for v in (row_labels or range(rows))],
+                         columns=[str(v) for v in (col_labels or range(cols))])
+    if centred:  # a diverging scale symmetric around 0: negative and positive weights read at a glance
+        bound = float(values.abs().max()) or 1.0
+        return frame.style.format(fmt).background_gradient(cmap=cmap, axis=None, vmin=-bound, vmax=bound)
+    return frame.style.format(fmt).background_gradient(cmap=cmap, axis=None)
+
+
+ZOOM_ABOVE = 64  # inputs larger than this get a zoomed view around the window
+ZOOM_MARGIN = 8  # input pixels shown on each side of the window in the zoom
+
+
+def zoom_on_window(padded: torch.Tensor, box: tuple[int, int, int, int], taps):
+    """The padded input cropped to the window plus a margin, with the box and taps moved to the crop."""
+    top, left, bottom, right = box
+    r0, c0 = max(0, top - ZOOM_MARGIN), max(0, left - ZOOM_MARGIN)
+    r1, c1 = min(padded.shape[0], bottom + ZOOM_MARGIN + 1), min(padded.shape[1], right + ZOOM_MARGIN + 1)
+    crop = padded[r0:r1, c0:c1]  # h x w
+    moved = (top - r0, left - c0, bottom - r0, right - c0)
+    return crop, moved, [(r - r0, c - c0) for r, c in taps] if taps else None, (r0, c0)
+
+
+def pick_image(data) -> tuple[Image.Image | None, int]:
+    """The image to convolve (photo, digit or upload) and its working size; image None = nothing yet."""
+    source = ui.radio("Image", [*PHOTO_SOURCES, "MNIST digit", "Upload your own"], key="conv_source",
+                      horizontal=True)
+    image = None
+    with friendly_errors("Reading the image"):
+        if source == "Upload your own":
+            upload = st.file_uploader("An image (PNG, JPEG, WebP, BMP, GIF, TIFF; up to 25 MB)", key="conv_upload",
+                                      type=UPLOAD_TYPES, max_upload_size=25)
+            if upload is None:
+                st.info("Upload an image to convolve it.")
+            else:
+                image = load_image(upload.getvalue(), upload.name)
+        elif source == "MNIST digit":
+            index = ui.slider("Test digit", 0, len(data.test_y) - 1, 0, key="conv_digit")
+            image = ops.digit_image(data.denormalize(data.test_x[index]))
+        else:
+            image = photo(PHOTO_SOURCES[source])
+    side = 28
+    if image is not None and max(image.size) > 28:
+        side = ui.slider("Working size (longest side, px)", 32, 512, 64, step=16, key="conv_side",
+                         help="The image is converted to grayscale and shrunk to this size: small enough to "
+                              "see single pixels under the kernel.")
+    return image, side
+
+
+def pick_kernel() -> pd.DataFrame:
+    """The kernel preset, editable as a table."""
+    preset = ui.selectbox("Kernel preset", list(ops.KERNEL_PRESETS), index=1, key="conv_kernel",
+                          format_func=lambda k: ops.KERNEL_PRESETS[k].label)
+    weights = ops.KERNEL_PRESETS[preset].tensor()
+    edited = st.data_editor(pd.DataFrame(weights.numpy(), columns=[f"c{j}" for j in range(len(weights))]),
+                            key=f"conv_weights_{preset}", hide_index=True, width="stretch")
+    st.caption(ops.KERNEL_PRESETS[preset].explanation + " Edit any number to make your own kernel.")
+    return edited
+
+
+def pick_conv_settings() -> ops.ConvSettings:
+    """Bias, stride, padding and dilation, two per row."""
+    b, s = ui.columns(2)
+    bias = b.number_input("Bias b", -10.0, 10.0, 0.0, 0.1, key="conv_bias")
+    stride = s.number_input("Stride s", 1, 8, 1, key="conv_stride", help="Step between neighbouring windows.")
+    p, d = ui.columns(2)
+    padding = p.number_input("Padding p", 0, 8, 0, key="conv_padding", help="Zeros added on every side.")
+    dilation = d.number_input("Dilation d", 1, 4, 1, key="conv_dilation", help="Spacing between kernel taps.")
+    return ops.ConvSettings(int(stride), int(padding), int(dilation), float(bias))
+
+
+def show_output_size(gray: torch.Tensor, k: int, settings: ops.ConvSettings) -> None:
+    """The general output-size formula and the same with this image's numbers."""
+    f1, f2 = ui.columns(2)
+    f1.latex(ops.OUTPUT_SIZE_GENERAL.split(r"\qquad")[0])
+    f1.caption("PyTorch's output size for kernel k, stride s, padding p, dilation d (per dimension).")
+    f2.latex(ops.output_size_latex(gray.shape[0], k, settings.stride, settings.padding, settings.dilation))
+    f2.latex(ops.output_size_latex(gray.shape[1], k, settings.stride, settings.padding, settings.dilation,
+                                   symbol="W"))
+
+
+def show_window(gray: torch.Tensor, kernel: torch.Tensor, settings: ops.ConvSettings,
+                feature_map: torch.Tensor) -> ops.PatchProduct:
+    """The main result: input with the window, the output map (and a zoom on large inputs); returns the step."""
+    h_out, w_out = feature_map.shape
+    r1, r2 = ui.columns(2)
+    with r1:
+        row = int_slider("Output row", h_out - 1, h_out // 2, "conv_row")
+    with r2:
+        col = int_slider("Output column", w_out - 1, w_out // 2, "conv_col")
+    step = ops.patch_product(gray, kernel, settings, row, col)
+    padded, box, taps = ops.window_overlay(gray, step, settings)
+    p = settings.padding
+    left, right = ui.columns(2)
+    left.image(ops.to_display(padded, 420, [box], taps), width="stretch", output_format="PNG",
+               caption=f"Input {gray.shape[0]} x {gray.shape[1]}" + (f", padded by {p}" if p else "")
+               + f"; the red window feeds output ({row}, {col})")
+    right.image(ops.to_display(feature_map, 420, [(row, col, row, col)]), width="stretch", output_format="PNG",
+                caption=f"Output feature map {h_out} x {w_out} (values {feature_map.min():.3g} to "
+                        f"{feature_map.max():.3g}, shown min-max normalized)")
+    if max(padded.shape) > ZOOM_ABOVE:  # at working size 256 the window is a dot: show it up close too
+        crop, moved, moved_taps, (r0, c0) = zoom_on_window(padded, box, taps)
+        z1, z2 = ui.columns([1, 1])
+        z1.image(ops.to_display(crop, 280, [moved], moved_taps), width="stretch", output_format="PNG",
+                 caption=f"Zoom: input rows {r0 - p}..{r0 - p + crop.shape[0] - 1}, columns "
+                         f"{c0 - p}..{c0 - p + crop.shape[1] - 1} around the window")
+        z2.caption(f"The input has {max(padded.shape)} px on its longest side, so the {kernel.shape[0]} x "
+                   f"{kernel.shape[0]} window is small in the full view; the zoom shows it with "
+                   f"{ZOOM_MARGIN} pixels around it.")
+    return step
+
+
+def show_step(gray: torch.Tensor, kernel: torch.Tensor, settings: ops.ConvSettings,
+              feature_map: torch.Tensor, step: ops.PatchProduct) -> None:
+    """One output position in numbers: the patch, the kernel, W ⊙ x and the sum, checked."""
+    row, col = step.row, step.col
+    st.markdown(f"**Step through one position:** output ({row}, {col}) is the dot product $W^T x$ of "
+                "the window x with the kernel W, plus the bias b.")
+    g1, g2, g3 = ui.columns(3)
+    g1.caption("Patch x: input under the window (row/column labels = input position; outside = padding)")
+    g1.table(grid(step.patch, list(step.rows), list(step.cols)))
+    g2.caption("Kernel W (red < 0 < blue, white = 0)")
+    g2.table(grid(step.kernel, cmap="RdBu", centred=True))
+    g3.caption("Element-wise products W ⊙ x (centred at 0)")
+    g3.table(grid(step.products, cmap="RdBu", centred=True))
+    st.code(f"W^T x + b = {step.terms_text()}", language=None, wrap_lines=True)
+    value = float(feature_map[row, col])
+    same = "equal to" if abs(value - step.total) <= 1e-4 * max(1.0, abs(value)) else "DIFFERENT from"
+    st.success(f"Sum of products + bias = {step.total:.5g}, {same} the output map's value at "
+               f"({row}, {col}): {value:.5g}.")
+    st.caption("PyTorch's 'convolution' is a cross-correlation: the kernel is not flipped. "
+               "Colour photos are converted to grayscale here (one input channel).")
+
+
+def convolution_tab(data) -> torch.Tensor | None:
+    """The convolution explorer; returns its output feature map (H_out x W_out), None without an image."""
+    c_controls, c_view = ui.columns([1, 2.1], gap="medium")  # the result beside its controls: above the fold
+    with c_controls:
+        image, side = pick_image(data)
+        edited = pick_kernel()
+        settings = pick_conv_settings()
+    if image is None:
+        return None
+    feature_map = None
+    with friendly_errors("The convolution"):
+        gray = ops.image_to_gray(image, side)  # H x W in [0, 1]
+        kernel = ops.check_kernel(edited.to_numpy(dtype=float, na_value=np.nan))
+        feature_map = ops.convolve(gray, kernel, settings)  # H_out x W_out
+        with c_view:
+            step = show_window(gray, kernel, settings, feature_map)
+        show_output_size(gray, kernel.shape[0], settings)
+        show_step(gray, kernel, settings, feature_map, step)
+        conv_backward_section(gray, kernel, settings, feature_map)
+    return feature_map
+
+
+def pick_pool_settings() -> tuple[int, int, ops.PoolSettings]:
+    """Map size, seed and the pooling parameters."""
+    p = ui.columns(6)
+    size = p[0].number_input("Map size", 4, 10, 6, key="pool_size")
+    seed = seed_input("pool_seed", p[1], max_value=10_000, help="Seed of the random feature map.")
+    kernel_size = p[2].number_input("kernel_size", 1, 4, 2, key="pool_kernel")
+    stride = p[3].number_input("stride", 1, 4, 2, key="pool_stride",
+                               help="PyTorch's default stride=None means stride = kernel_size.")
+    padding = p[4].number_input("padding", 0, 2, 0, key="pool_padding",
+                                help="At most kernel_size / 2 (PyTorch's rule); padded cells count as -inf for "
+                                     "max and as 0 for avg.")
+    dilation = p[5].number_input("dilation", 1, 3, 1, key="pool_dilation", help="MaxPool2d only.")
+    ceil_mode = ui.checkbox("ceil_mode: round the output size up (a last, partial window is kept)", key="pool_ceil")
+    return int(size), seed, ops.PoolSettings(int(kernel_size), int(stride), int(padding), int(dilation), ceil_mode)
+
+
+def winner_styles(counts: np.ndarray) -> np.ndarray:
+    """CSS per input cell: orange where it won a max, darker for several windows."""
+    shade = np.vectorize(lambda c: f"background-color: rgba(245,133,24,{0.35 + 0.2 * min(c, 3)})")
+    return np.where(counts > 0, shade(counts), "")
+
+
+def pooling_tab() -> None:
+    """Max vs average pooling on a small seeded map, with the winning inputs."""
+    st.markdown("Pooling works on each channel independently: every window is replaced by its **max** or its "
+                "**average**. `MaxPool2d(..., return_indices=True)` also returns which input won each window "
+                "(what `MaxUnpool2d` uses); the winners are highlighted in the input.")
+    size, seed, settings = pick_pool_settings()
+    with friendly_errors("Pooling"):
+        fmap = ops.sample_feature_map(size, seed)  # size x size
+        maxed = ops.pool(fmap, "max", settings)
+        averaged = ops.pool(fmap, "avg", settings)
+        k, s, p, d = settings.kernel_size, settings.stride, settings.padding, settings.dilation
+        l1, l2 = ui.columns(2)
+        l1.latex(ops.output_size_latex(size, k, s, p, d, settings.ceil_mode, symbol="H^{max}"))
+        l2.latex(ops.output_size_latex(size, k, s, p, 1, settings.ceil_mode, symbol="H^{avg}"))
+        counts = ops.win_counts(maxed, (size, size)).numpy()
+        q1, q2, q3 = ui.columns([1.2, 1.2, 1])
+        q1.caption(f"Input {size} x {size}: orange = won a max (darker = won several windows)")
+        labels = [str(i) for i in range(size)]
+        q1.table(pd.DataFrame(fmap.numpy(), index=labels, columns=labels).style.format("{:.0f}").apply(
+            lambda _: winner_styles(counts), axis=None))
+        winners = ops.winners_frame(maxed, size)
+        out_h, out_w = maxed.output.shape
+        cells = [f"{v:.0f} ← ({r},{c})" for v, r, c in zip(winners["value"], winners["in_row"], winners["in_col"])]
+        q2.caption(f"MaxPool2d output {out_h} x {out_w}: value ← (row, col) of the input that won")
+        q2.table(pd.DataFrame(np.array(cells).reshape(out_h, out_w), index=[str(i) for i in range(out_h)],
+                              columns=[str(j) for j in range(out_w)]))
+        avg_h, avg_w = averaged.output.shape
+        q3.caption(f"AvgPool2d output {avg_h} x {avg_w}" + (" (AvgPool2d has no dilation)" if d > 1 else ""))
+        q3.table(grid(averaged.output, fmt="{:.2f}", cmap="Greens"))
+        pool_backward_section(fmap, settings, tuple(maxed.output.shape))

@@ -1,0 +1,1 @@
+"""The Optimizers page's sections (the optimizer editor and its charts)."""

@@ -1,0 +1,1 @@
+"""The Segmentation page's sections (U-Net training, upsampling, pretrained segmenters)."""

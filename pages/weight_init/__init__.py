@@ -1,0 +1,1 @@
+"""The Weight Initialization page's sections (its charts)."""

@@ -1,0 +1,66 @@
+"""Charts of the Weight initialization page: a statistic per layer and per-layer histograms per scheme."""
+from __future__ import annotations
+
+import json
+
+from typing import Sequence
+
+import altair as alt
+import pandas as pd
+
+from pages.common.charts import legend_highlight
+
+
+def scheme_colors(labels: Sequence[str]) -> alt.Scale:
+    """One colour per scheme, the same on every chart of the page."""
+    return alt.Scale(domain=list(labels), scheme="tableau10")
+
+
+def depth_chart(frame: pd.DataFrame, y: str, title: str, log: bool, colors: alt.Scale) -> alt.Chart:
+    """One line per scheme over the layers."""
+    data = frame.copy()
+    if log:  # a log axis cannot show 0 (the zero init): those points are left out, the caption says so
+        data = data[data[y] > 0]
+    pick, opacity = legend_highlight("label")
+    return (alt.Chart(data, title=title).mark_line(point=True)
+            .encode(x=alt.X("layer:Q", title="layer (1 = first)", axis=alt.Axis(tickMinStep=1)),
+                    y=alt.Y(f"{y}:Q", title=y, scale=alt.Scale(type="log" if log else "linear")),
+                    color=alt.Color("label:N", title=None, scale=colors, legend=alt.Legend(labelLimit=200, orient="bottom", columns=2)),
+                    opacity=opacity,
+                    tooltip=["label", "layer_name", alt.Tooltip(f"{y}:Q", format=".3g"),
+                             alt.Tooltip("mean:Q", format=".3g")])
+            .add_params(pick).properties(height=250))
+
+
+def ridgeline(hist: pd.DataFrame, title: str, labels: Sequence[str], colors: alt.Scale) -> alt.Chart:
+    """One view (so it can fill the container's width): a column per scheme, a row per layer; each column keeps
+    one x range for all its layers and each cell's heights are on a square-root scale, scaled to its own peak."""
+    ranges = hist.groupby("label").agg(lo=("left", "min"), hi=("right", "max"))
+    order = [k for k in labels if k in ranges.index]
+    layers = sorted(hist["layer"].unique())
+    names = hist.drop_duplicates("layer").set_index("layer")["layer_name"].reindex(layers).tolist()
+    data = hist.copy()
+    col = data["label"].map({k: i for i, k in enumerate(order)})
+    lo, hi = data["label"].map(ranges["lo"]), data["label"].map(ranges["hi"])
+    data["xpos"] = col + 0.06 + 0.88 * (data["center"] - lo) / (hi - lo).where(hi > lo, 1.0)  # column i: [i, i+1]
+    root = data["fraction"].clip(lower=0) ** 0.5
+    peak = root.groupby([data["label"], data["layer"]]).transform("max").where(lambda v: v > 0, 1.0)
+    data["base"] = data["layer"].map({layer: r + 0.95 for r, layer in enumerate(layers)})  # row r: [r, r+1]
+    data["top"] = data["base"] - 0.85 * root / peak
+    data["cell"] = data["label"] + "|" + data["layer"].astype(str)
+    heads = [[k, f"x from {ranges.lo[k]:.2g} to {ranges.hi[k]:.2g}"] for k in order]  # 2-line column headers
+    x_axis = alt.Axis(orient="top", values=[i + 0.5 for i in range(len(order))], grid=False, ticks=False,
+                      domain=False, labelFontSize=10, labelOverlap=False,
+                      labelLimit=alt.ExprRef(f"width / {max(len(order), 1)} - 6"),  # a header per column
+                      labelExpr=f"{json.dumps(heads)}[floor(datum.value)]")
+    y_axis = alt.Axis(values=[r + 0.5 for r in range(len(layers))], grid=False, ticks=False, domain=False,
+                      labelFontSize=10, labelLimit=120, labelExpr=f"{json.dumps(names)}[floor(datum.value)]")
+    return (alt.Chart(data, title=title).mark_area(interpolate="step", opacity=0.85)
+            .encode(x=alt.X("xpos:Q", title=None, axis=x_axis, scale=alt.Scale(domain=[0, len(order)], nice=False)),
+                    y=alt.Y("base:Q", title=None, axis=y_axis,
+                            scale=alt.Scale(domain=[0, len(layers)], reverse=True, nice=False)),
+                    y2="top:Q", detail="cell:N",
+                    color=alt.Color("label:N", legend=None, scale=colors),
+                    tooltip=["label", "layer_name", alt.Tooltip("left:Q", format=".3g"),
+                             alt.Tooltip("right:Q", format=".3g"), alt.Tooltip("fraction:Q", format=".2%")])
+            .properties(height=min(480, 28 * len(layers) + 20)))
