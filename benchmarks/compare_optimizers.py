@@ -170,7 +170,7 @@ def time_ray(args, base: TrainConfig, configs: dict[str, TrainConfig], minimal: 
     except ImportError:
         print("ray: not installed (pip install -r requirements-cluster.txt); skipped")
         return
-    from cnn_core.experiments.ray_executor import RayExecutor, connect
+    from cnn_core.experiments.executors import RayExecutor, connect
 
     started = time.perf_counter()
     connect("local", num_cpus=args.workers)

@@ -64,7 +64,7 @@ def detector(epochs: int | None) -> None:
     run = DetectionRun(config)
     for record in run.records():
         if record.kind == "epoch":
-            print(f"  epoch {record.epoch}: loss {record.loss:.3f} (obj {record.objectness:.3f}, box {record.box:.3f}, "
+            print(f"  epoch {record.epoch}: loss {record.train_loss:.3f} (obj {record.objectness:.3f}, box {record.box:.3f}, "
                   f"class {record.classes:.3f}), val mAP@0.5 {record.val_map50:.3f}, {record.seconds:.1f} s", flush=True)
         elif record.kind == "diverged":
             print("  diverged:", record.message)

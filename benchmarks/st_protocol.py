@@ -8,6 +8,10 @@ measure the renderers as much as the server.
 
 Widget values the client does not send are kept by the server from the session's previous run (Streamlit's
 session state), which is what a browser sends back for widgets the student did not touch.
+
+A client is not a browser and may send what no honest tab sends: `clear_cache()` (the message behind the menu's
+"Clear caches", which empties every cache of the server) and a forged `context_url` (what `st.context.url` reports
+to the page). benchmarks/class_abuse.py and tests/test_class_abuse_*.py use both.
 `websockets` comes with Streamlit's server (uvicorn).
 """
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Session:
         self.ws_url = self.http.replace("http://", "ws://", 1) + "/_stcore/stream"
         self.page_hash = ""
         self.query = ""
+        self.context_url = ""
         self._ws = None
 
     async def __aenter__(self) -> "Session":
@@ -60,21 +65,49 @@ class Session:
     async def __aexit__(self, *exc) -> None:
         await self._ws.close()
 
-    async def open(self, page: str, query: str, timeout_s: float) -> Rendered:
-        """Open `page` (its URL path, e.g. "Optimizers") with a query string, as a lesson link does."""
-        self.query = query
+    async def open(self, page: str, query: str, timeout_s: float, context_url: str = "") -> Rendered:
+        """Open `page` (its URL path, e.g. "Optimizers") with a query string, as a lesson link does.
+
+        context_url: the address the client claims to be at (st.context.url); a browser sends its own.
+        """
+        await self.send_open(page, query, context_url)
+        return await self._until_finished(timeout_s)
+
+    async def send_open(self, page: str, query: str = "", context_url: str = "") -> None:
+        """Ask for a run of `page` without waiting for it (read it later with `finished`)."""
+        self.query, self.context_url = query, context_url
         message = BackMsg()
         message.rerun_script.query_string = query
         message.rerun_script.page_name = page
+        if context_url:
+            message.rerun_script.context_info.url = context_url
         await self._ws.send(message.SerializeToString())
+
+    async def finished(self, timeout_s: float) -> Rendered:
+        """Read the messages of the run in progress until it finishes."""
         return await self._until_finished(timeout_s)
 
-    async def click(self, key: str, rendered: Rendered, timeout_s: float) -> Rendered:
-        """Press the button with user key `key` (seen in `rendered`) and read the run it starts."""
+    async def clear_cache(self) -> None:
+        """Send what the menu's "Clear caches" sends: Streamlit empties st.cache_data and st.cache_resource of the
+        whole server (and this session's state). No reply comes."""
+        message = BackMsg()
+        message.clear_cache = True
+        await self._ws.send(message.SerializeToString())
+
+    async def click(self, key: str, rendered: Rendered, timeout_s: float,
+                    texts: dict[str, str] | None = None) -> Rendered:
+        """Press the button with user key `key` (seen in `rendered`), with the text inputs of `texts` (user key ->
+        text) typed in, and read the run it starts."""
         message = BackMsg()
         state = message.rerun_script
         state.query_string = self.query
         state.page_script_hash = self.page_hash
+        if self.context_url:
+            state.context_info.url = self.context_url
+        for text_key, value in (texts or {}).items():
+            typed = state.widget_states.widgets.add()
+            typed.id = rendered.widgets[text_key]
+            typed.string_value = value
         widget = state.widget_states.widgets.add()
         widget.id = rendered.widgets[key]
         widget.trigger_value = True

@@ -1,9 +1,10 @@
 """Wall and CPU time of the Train and Hyper-parameter Tuning pages' default actions (cnn_core calls only).
 
-    python benchmarks/train_page_defaults.py [threads]
+    python benchmarks/train_page_defaults.py [--threads N]
 """
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -28,8 +29,11 @@ def timed(label: str, action):
 
 def main() -> None:
     """Time every default action once."""
-    if len(sys.argv) > 1:
-        torch.set_num_threads(int(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(f"torch threads: {torch.get_num_threads()}")
     full, small = load_dataset("mnist-5k"), load_dataset("mnist-5k", per_class=100)
 

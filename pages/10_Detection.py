@@ -1,7 +1,7 @@
 """From classification to localization to detection: one backbone, three heads, boxes, a live detector, MTCNN."""
 import streamlit as st
 
-from pages.common import links
+from pages.common import lessons, links
 from pages.detection.boxes import scores_to_boxes_section
 from pages.detection.faces import mtcnn_section, torchvision_section
 from pages.detection.training import own_image_section, train_section, trained_model
@@ -29,6 +29,7 @@ st.markdown("The lecture's *CNNs for computer vision tasks*: the same CNN answer
             "**what and where** (localization: 4 more numbers) and **what, where and how many** (detection: a "
             "prediction per grid cell, then thresholds and non-maximum suppression). Everything here runs offline "
             "on scenes made of real MNIST digits.")
+lessons.exercise_panel("10_Detection.py")
 
 choice = ui.radio("Section", list(SECTIONS), horizontal=True, key="det_section", label_visibility="collapsed")
 title, section, needs_model = SECTIONS[choice]

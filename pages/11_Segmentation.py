@@ -1,7 +1,7 @@
 """Semantic segmentation: how a network that shrinks the image grows it back, and why skips matter."""
 import streamlit as st
 
-from pages.common import links
+from pages.common import lessons, links
 from pages.segmentation.pretrained import pretrained_section
 from pages.segmentation.sections import (STATE, architecture_section, config_widgets, data_section,
                                           larger_scene_section, train_section, why_section)
@@ -14,6 +14,7 @@ links.start_page()
 st.title("🎨 Semantic segmentation")
 st.caption("A class for every pixel. The network halves the image with pooling and grows it back with "
            "transposed convolutions; a U-Net also hands each decoder level the encoder's maps of the same size.")
+lessons.exercise_panel("11_Segmentation.py")
 
 train_tab, grow_tab, why_tab, any_size_tab, pretrained_tab = ui.tabs(
     ["Skips on vs off", "Growing an image back", "Why a pixel got its class", "Any input size",

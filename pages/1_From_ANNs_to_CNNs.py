@@ -6,7 +6,7 @@ import streamlit as st
 from cnn_core.experiments import ann_vs_cnn as avc
 from cnn_core.teaching.layer_ops import to_display
 from cnn_core.training.pretrained import LENET5_MNIST, MLP_MNIST, trained_model
-from pages.common import links
+from pages.common import lessons, links
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
@@ -89,7 +89,7 @@ def one_digit_shifted(data, models: dict, max_shift: int, direction: str, mode: 
                                          direction, mode, fill)
     label = int(data.test_y[index])
     e2.image(to_display(data.denormalize(moved)[0], 224), width="stretch", output_format="PNG",
-             caption=f"label {label}, shifted {shift} px {direction}")
+             caption=f"label {label}, shifted {shift} px {direction}", alt=f"label {label}, shifted {shift} px {direction}")
     e3.dataframe(answers.assign(correct=answers["prediction"] == label), hide_index=True, width="stretch",
                  column_config={"confidence": st.column_config.ProgressColumn(
                      "confidence", format="percent", min_value=0, max_value=1)})
@@ -115,7 +115,8 @@ def translation_section() -> None:
         t2.altair_chart(translation_chart(frame, direction, mode), width="stretch")
         k = min(2, max_shift)
         for model, (accuracy, change) in avc.accuracy_change(frame, k).items():
-            t1.metric(f"{model} at {k} px", f"{accuracy:.1%}", f"{change:+.1%}")
+            t1.metric(f"{model} at {k} px", f"{accuracy:.1%}", f"{change * 100:+.1f} pp",  # points, not a %
+                      help="pp = percentage points: the accuracy's change against the unshifted test digits.")
         st.markdown(
             "**Why the CNN copes better.** The MLP has one separate weight per pixel, so a stroke that moves by a "
             "few pixels hits weights that never saw it during training. LeNet-5 applies the same kernels at every "
@@ -133,6 +134,7 @@ def main() -> None:
     st.title("🧠 From ANNs to CNNs")
     st.caption("Fully-connected networks (ANNs) on images: they **don't scale** with the input, they **ignore the "
                "local arrangement** of pixels, and a pattern must be **learned again in every region**.")
+    lessons.exercise_panel("1_From_ANNs_to_CNNs.py")
     with ui.expander("What this page measures"):
         st.markdown("The first and the last issue of the lecture's list, on real PyTorch layers and on an MLP and "
                     "LeNet-5 trained on MNIST digits.")

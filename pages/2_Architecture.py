@@ -11,7 +11,7 @@ from cnn_core.experiments.architectures import (PRETRAINED_INPUT, PretrainedSumm
 from cnn_core.inspect import codegen
 from cnn_core.models import LENET5_SPECS, MODELS, ModelOptions, build_model, lenet_differences, specs_to_json
 from pages.architecture import builder
-from pages.common import links
+from pages.common import lessons, links
 from pages.common.errors import friendly_errors
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
 from pages.common.widgets import JSON_UPLOAD_MB
@@ -40,6 +40,7 @@ def intro() -> None:
         "A CNN is a stack of **convolution → activation → pooling** blocks that turn the image into ever smaller, "
         "deeper feature maps, followed by **fully-connected** layers that classify: LeNet-5 (LeCun, 1998) is "
         "C1 → S2 → C3 → S4 → C5 → F6 → output.")
+    lessons.exercise_panel("2_Architecture.py")
     st.caption("Build your own, pick a model from the registry, or look inside a pretrained ImageNet network; "
                "the numbers, the diagram and the PyTorch code (both styles of the lecture) follow every change.")
 

@@ -8,11 +8,12 @@ from cnn_core.data.preprocess import standardize
 from cnn_core.models import ACTIVATIONS
 from cnn_core.teaching import layer_ops as ops
 from cnn_core.training.pretrained import LENET5_MNIST, trained_model
-from pages.common import links
+from pages.common import lessons, links
 from pages.basic_layers.sections import convolution_tab, photo, pooling_tab
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
+from pages.common.formulas import show_formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -61,9 +62,9 @@ def show_activation_effect(feature_map: torch.Tensor | None) -> None:
     e0.metric("Values exactly 0 after it", f"{float((activated == 0).float().mean()):.1%}")
     e0.caption(f"Before: {feature_map.min():.3g} to {feature_map.max():.3g}. After: {activated.min():.3g} to "
                f"{activated.max():.3g}. Each image is min-max normalized.")
-    e1.image(ops.to_display(feature_map, 360), caption="The Convolution tab's output (before)", width="stretch",
+    e1.image(ops.to_display(feature_map, 360), caption="The Convolution tab's output (before)", alt="The Convolution tab's output (before)", width="stretch",
              output_format="PNG")
-    e2.image(ops.to_display(activated, 360), caption=f"After {chosen}", width="stretch", output_format="PNG")
+    e2.image(ops.to_display(activated, 360), caption=f"After {chosen}", alt=f"After {chosen}", width="stretch", output_format="PNG")
 
 
 def show_dying_relu() -> None:
@@ -102,8 +103,9 @@ def activation_tab(feature_map: torch.Tensor | None) -> None:
     st.markdown("Convolutions are followed by a **non-linear** activation that acts on each value separately. "
                 "Solid lines are f(x), dashed lines the derivative f'(x) that backpropagation multiplies by "
                 "(computed with autograd). Click a legend entry to highlight one function.")
+    # full width: in a narrow column the box shows two chips and scrolls, while all six are plotted
+    names = ui.multiselect("Activations", list(ACTIVATIONS), default=list(ACTIVATIONS), key="act_names")
     a1, a2 = ui.columns([1, 3])
-    names = a1.multiselect("Activations", list(ACTIVATIONS), default=list(ACTIVATIONS), key="act_names")
     x_range = a1.slider("x range", -8.0, 8.0, (-4.0, 4.0), 0.5, key="act_range")
     with friendly_errors("The activation curves"):
         a2.altair_chart(activation_chart(names, x_range), width="stretch")
@@ -122,9 +124,9 @@ def fully_connected_tab() -> None:
         steps, flat = ops.lecture_flatten_walkthrough(fc_size)
         st.table(steps.set_index("step"))
         side = ops.conv_output_size(ops.conv_output_size(fc_size, 3), 2, 2)
-        st.latex(rf"\underbrace{{16}}_{{\text{{channels}}}} \times \underbrace{{{side}}}_{{H}} \times "
+        show_formula(rf"\underbrace{{16}}_{{\text{{channels}}}} \times \underbrace{{{side}}}_{{H}} \times "
                  rf"\underbrace{{{side}}}_{{W}} = {flat}")
-        st.latex(rf"\texttt{{nn.Linear(16 * {side} * {side}, 60)}}: \quad {flat} \cdot 60 + 60 = "
+        show_formula(rf"\texttt{{nn.Linear(16 * {side} * {side}, 60)}}: \quad {flat} \cdot 60 + 60 = "
                  rf"{flat * 60 + 60:,}".replace(",", "{,}") + r"\ \text{parameters}")
         st.code(f"x = self.pool(self.relu(self.conv(x)))  # N x 16 x {side} x {side}\n"
                 f"x = x.view(-1, 16 * {side} * {side})     # N x {flat}: flatten\n"
@@ -138,7 +140,7 @@ def show_rgb_channels() -> None:
                 f"3 x {china.height} x {china.width} tensor (channels shown shrunk):")
     for column, c, (tinted, name) in zip(ui.columns(3), range(3),
                                          zip(ops.rgb_channels(china), ("R (red)", "G (green)", "B (blue)"))):
-        column.image(ops.to_display(tinted, 240), caption=f"channel {c}: {name}", width="stretch",
+        column.image(ops.to_display(tinted, 240), caption=f"channel {c}: {name}", alt=f"channel {c}: {name}", width="stretch",
                      output_format="PNG")
 
 
@@ -148,14 +150,14 @@ def input_tab(data) -> None:
                 "width; a batch adds N in front). Before training, each channel is **normalized** with the "
                 "dataset's mean and standard deviation, so inputs are centred around 0 with unit spread.")
     mean, std = data.mean[0], data.std[0]
-    st.latex(rf"x' = \frac{{x - \mu}}{{\sigma}} = \frac{{x - {mean:.4f}}}{{{std:.4f}}}")
+    show_formula(rf"x' = \frac{{x - \mu}}{{\sigma}} = \frac{{x - {mean:.4f}}}{{{std:.4f}}}")
     st.caption("μ and σ: the mean and standard deviation of the mnist-5k training pixels.")
     i1, i2 = ui.columns([1, 1.3], gap="large")
     digit = i1.slider("Test digit", 0, len(data.test_y) - 1, 0, key="input_digit")
     normalized = data.test_x[digit]  # 1 x 28 x 28, as the network sees it
     raw = data.denormalize(normalized)  # 1 x 28 x 28 in [0, 1]
     label = data.class_names[int(data.test_y[digit])]
-    i1.image(ops.to_display(raw[0], 280), caption=f"Raw pixels in [0, 1]; label {label}", width="stretch",
+    i1.image(ops.to_display(raw[0], 280), caption=f"Raw pixels in [0, 1]; label {label}", alt=f"Raw pixels in [0, 1]; label {label}", width="stretch",
              output_format="PNG")
     i2.altair_chart(alt.Chart(ops.pixel_frame(normalized[0]), title="Normalized x' per pixel (hover)").mark_rect()
                     .encode(x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None),
@@ -175,6 +177,7 @@ def main() -> None:
     links.start_page()
     st.title("🧩 Basic layers")
     st.caption("The lecture's *Basic Layers* section, one tab per layer; every number is computed by PyTorch.")
+    lessons.exercise_panel("3_Basic_Layers.py")
     with ui.expander("What each layer does"):
         st.markdown(
             "A convolution computes **dot products $W^T x + b$** of a small kernel with every patch of its input; "

@@ -15,8 +15,9 @@ from cnn_core.training.digit_models import EXTRA_VISION_MODELS
 from cnn_core.training.zoo import (TORCHVISION_MODELS, VISION_MODELS, VisionModel, WeightsUnavailable,
                                    depthwise_summary, download_weights, from_checkpoint, load_vision_model,
                                    torchvision_weights_cached)
-from pages.common import links
-from pages.layer_viz.draw import DRAW_SOURCE, drawn_input, extra_model, keep, remember, warn_if_unsure
+from pages.common import lessons, links
+from pages.layer_viz.draw import (DRAW_SOURCE, drawn_input, extra_model, keep, remember, source_changed,
+                                  start_on_linked_source, warn_if_unsure)
 from pages.common.errors import friendly_errors
 from pages.layer_viz.sections import show_tabs
 from pages.common.session_keys import SESSION_CHECKPOINTS
@@ -103,6 +104,7 @@ def pick_model(ckpt_box) -> VisionModel | None:
     if ckpt_file is not None:
         options.append("upload")
     remember("lv_model")  # picked once per session: the choice survives visits to other pages
+    start_on_linked_source()  # a link to "Draw a digit" opens on LeNet-5, not on an ImageNet network
     keep_valid("lv_model", options)
     model_key = ui.selectbox("Network", options, format_func=lambda k: model_label(k, ckpt_file), key="lv_model",
                              on_change=keep, args=("lv_model",))
@@ -125,7 +127,7 @@ def pick_input(vm: VisionModel) -> tuple[str, Callable, str | None] | None:
         st.session_state["lv_last_model"] = vm.key
         if st.session_state.get("lv_source") not in ("Upload", DRAW_SOURCE):
             st.session_state["lv_source"] = "Test digit" if vm.input.style == "digit" else "Sample photo"
-    source = ui.radio("Image", SOURCES, horizontal=True, key="lv_source",
+    source = ui.radio("Image", SOURCES, horizontal=True, key="lv_source", on_change=source_changed,
                       help="Sample photos ship with scikit-learn and matplotlib; test digits come from mnist-5k.")
     if source == "Sample photo":
         photo = ui.selectbox("Sample photo", list(SAMPLE_PHOTOS), format_func=lambda k: SAMPLE_PHOTOS[k].label,
@@ -182,7 +184,7 @@ def show_preprocessing(ready) -> None:
     cols = ui.columns(max(4, len(ready.steps)))  # at least 4 columns: two steps do not fill the page
     for col, step in zip(cols, ready.steps):
         col.markdown(f"**{step.title}**")
-        col.image(framed(step.image, 1 if step.image.width < 112 else 2),
+        col.image(framed(step.image, 1 if step.image.width < 112 else 2), alt=f"{step.title}: {step.caption}",
                   width="stretch" if step.image.width >= 112 else "content")
         col.caption(step.caption)
 
@@ -210,6 +212,7 @@ def main() -> None:
     st.set_page_config(page_title="Layer visualization", page_icon="🔍", layout="wide")
     links.start_page()
     st.title("🔍 Layer visualization")
+    lessons.exercise_panel("4_Layer_Visualization.py")
     with ui.expander("What this page shows"):
         st.markdown(
             "A trained CNN turns an image into a stack of **feature maps**, one per channel of each layer. Early "

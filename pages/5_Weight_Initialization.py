@@ -1,21 +1,23 @@
 """Weight initialization: what each scheme does to activations and gradients at the start, and to training."""
 from dataclasses import dataclass
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
 from cnn_core import ACTIVATIONS, INIT_SCHEMES, MODELS, OPTIMIZERS, ModelOptions, OptimizerConfig, TrainConfig
 from cnn_core.experiments.init_stats import (INIT_MODELS, InitStats, InitStatsConfig, init_statistics, spread_layers,
                                              symmetry_after_training, training_summary)
-from pages.common import links
+from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
+from pages.common.phone import sidebar_settings_hint
 from pages.common.live.comparison import run_experiment
+from pages.common.charts.palette import run_encodings
 from pages.weight_init.charts import depth_chart, ridgeline, scheme_colors
 from pages.common.state import get_dataset
 from pages.common.widgets import learning_rate_input, model_picker, seed_input
+from pages.common.formulas import show_formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -71,12 +73,12 @@ def scheme_formulas(schemes: tuple[str, ...]) -> None:
         st.markdown("$n_{in}$ = fan-in (inputs per unit: in_channels × kernel area), $n_{out}$ = fan-out. "
                     "The *gain* corrects for the activation: $\\sqrt{2}$ for ReLU (it zeroes half of its inputs), "
                     "$5/3$ for tanh, 1 for sigmoid and linear. Biases start at 0.")
-        st.latex(r"\mathrm{Var}[y] = n_{in}\,\mathrm{Var}[w]\,\mathbb{E}[x^2] \;\Rightarrow\; "
+        show_formula(r"\mathrm{Var}[y] = n_{in}\,\mathrm{Var}[w]\,\mathbb{E}[x^2] \;\Rightarrow\; "
                  r"\mathrm{Var}[w] = \tfrac{\text{gain}^2}{n_{in}} \text{ keeps the scale from layer to layer}")
         for col, scheme in zip(ui.columns(min(len(schemes), 3)) * 2, schemes):
             with col:
                 st.markdown(f"**{INIT_SCHEMES[scheme].label}**")
-                st.latex(INIT_SCHEMES[scheme].formula)
+                show_formula(INIT_SCHEMES[scheme].formula)
                 st.caption(INIT_SCHEMES[scheme].explanation)
 
 
@@ -93,6 +95,7 @@ def line_charts(stats, net: Network, kind: str, stat: str, log: bool) -> None:
                "layer (vanishing), std 1 grows (exploding). The zero init has std 0 everywhere (not drawn on "
                "a log axis). The last point is the output layer (logits).")
     hidden = acts[~acts["layer_name"].str.endswith("(logits)")]
+    left, right = ui.columns(2)  # a second row: on a phone, forward and backward stay together above
     if net.activation == "relu":
         left.altair_chart(depth_chart(hidden, "dead_units", "Dead ReLUs: units that output 0 for every image",
                                       False, colors), width="stretch")
@@ -173,10 +176,10 @@ def show_training(experiment, target: float) -> None:
     frame = experiment.frame()
     log_loss = ui.checkbox("Log scale for the loss", False, key="init_log_loss")
     left, right = ui.columns(2)
-    colour = alt.Color("run:N", title=None, scale=scheme_colors(list(experiment.configs)))  # as on the first tab
-    left.altair_chart(step_loss_chart(frame, smoothing=0.6, log_scale=log_loss).encode(color=colour),
-                      width="stretch")
-    right.altair_chart(epoch_metric_chart(frame).encode(color=colour), width="stretch")
+    runs = run_encodings("run", list(experiment.configs), title=None)  # the first tab's colours, and a dash per run
+    left.altair_chart(step_loss_chart(frame, smoothing=0.6, log_scale=log_loss).encode(**runs), width="stretch")
+    right.altair_chart(epoch_metric_chart(frame).encode(**run_encodings("run", list(experiment.configs), title=None,
+                                                                         shapes=True)), width="stretch")
     table = training_summary(experiment.histories, target)
     first = next(iter(experiment.configs.values()))
     symmetry = symmetry_after_training(experiment.configs, experiment.states,
@@ -229,8 +232,11 @@ def main() -> None:
         "decide whether a signal survives the trip through many layers: too small and activations and gradients "
         "**vanish**, too large and they **explode**, all equal and every unit stays the same forever (**symmetry**). "
         "Xavier/Glorot and Kaiming/He pick the weight variance from the layer size so the scale is kept. "
-        "Look at a network *at initialization* (no training), then train the schemes side by side."
+        "Look at a network *at initialization* (no training), then train the schemes side by side. "
+        "The network and the schemes are chosen in the sidebar."
     )
+    sidebar_settings_hint()
+    lessons.exercise_panel("5_Weight_Initialization.py")
     net = sidebar_network()
     if len(net.schemes) < 2:
         st.warning("Pick at least two initialization schemes in the sidebar to compare them.")

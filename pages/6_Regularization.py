@@ -7,13 +7,15 @@ from cnn_core.experiments.regularization import (NEAR_ZERO, REG_MODELS, REG_VARI
                                                  early_stop_events, overfit_config, preview_grid,
                                                  regularization_summary, trained_models, validation_minimum,
                                                  variant_configs, weight_histograms, weight_stats)
-from pages.common import links
+from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.charts import legend_highlight, step_loss_chart, train_val_facets
 from pages.common.errors import friendly_errors
+from pages.common.phone import sidebar_settings_hint
 from pages.common.live.comparison import Experiment, run_experiment
 from pages.common.state import get_dataset
 from pages.common.widgets import learning_rate_input, model_picker, seed_input
+from pages.common.formulas import show_formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -72,16 +74,16 @@ def l2_explainer(names: list[str]) -> None:
                      expanded=bool({"weight-decay", "l2-penalty", "adamw"} & set(names))):
         st.markdown("**Explicit penalty**: add $\\lambda\\sum w^2$ (conv and linear weights, not biases) to the "
                     "loss; its gradient $2\\lambda w$ joins the data gradient.")
-        st.latex(r"\tilde L = L + \lambda \sum_i w_i^2 \qquad \nabla \tilde L = \nabla L + 2\lambda w")
+        show_formula(r"\tilde L = L + \lambda \sum_i w_i^2 \qquad \nabla \tilde L = \nabla L + 2\lambda w")
         st.markdown("**weight_decay in the optimizer** (coupled): PyTorch adds $\\lambda w$ to every parameter's "
                     "gradient, biases included. For SGD that *is* the penalty $\\tfrac{\\lambda}{2}\\|w\\|^2$: every "
                     "step also shrinks the weights by the factor $(1-\\eta\\lambda)$.")
-        st.latex(r"w \leftarrow w - \eta(\nabla L + \lambda w) = (1 - \eta\lambda)\,w - \eta \nabla L")
+        show_formula(r"w \leftarrow w - \eta(\nabla L + \lambda w) = (1 - \eta\lambda)\,w - \eta \nabla L")
         st.markdown("With **Adam** the added $\\lambda w$ is divided by $\\sqrt{\\hat v}$ like the rest of the "
                     "gradient, so weights with large gradients are barely decayed. **AdamW** decouples the decay: "
                     "it shrinks every weight by $\\eta\\lambda w$ outside Adam's scaling. With Adam (or SGD), "
                     "weight_decay λ and an L2 penalty λ/2 give almost the same run: try both.")
-        st.latex(r"\text{AdamW:}\quad w \leftarrow w - \eta\left(\frac{\hat m}{\sqrt{\hat v} + \epsilon}"
+        show_formula(r"\text{AdamW:}\quad w \leftarrow w - \eta\left(\frac{\hat m}{\sqrt{\hat v} + \epsilon}"
                  r" + \lambda w\right)")
 
 
@@ -93,7 +95,8 @@ def augmentation_box(base: TrainConfig, augment: AugmentConfig, names: list[str]
             images, augmented, labels = augmentation_preview(data, augment, n_images=4, copies=7, seed=base.seed)
             st.image(preview_grid(images, augmented).numpy(), width=420,
                      caption=f"Left: original training images (labels {', '.join(map(str, labels.tolist()))}); "
-                             "right: random augmented copies. Each epoch draws new ones; the label stays the same.")
+                             "right: random augmented copies. Each epoch draws new ones; the label stays the same.", alt=(f"Left: original training images (labels {', '.join(map(str, labels.tolist()))}); "
+                             "right: random augmented copies. Each epoch draws new ones; the label stays the same."))
 
 
 def live_chart(experiment: Experiment) -> alt.Chart:
@@ -184,8 +187,11 @@ def main() -> None:
         "The lecture's **Regularization** section as an experiment. A network with many parameters and few "
         "training images **memorizes** them: the training loss keeps falling while the validation loss turns up "
         "(overfitting; the shaded gap grows). Regularizers trade a little training fit for better generalization. "
-        "Here each variant switches on exactly one of them; all runs share the data, the seed and the batch order."
+        "Here each variant switches on exactly one of them; all runs share the data, the seed and the batch order. "
+        "The network and the training settings are in the sidebar; the variants are below."
     )
+    sidebar_settings_hint()
+    lessons.exercise_panel("6_Regularization.py")
     base = sidebar_setting()
     names = ui.multiselect("Variants to compare (2 to 6)", list(REG_VARIANTS), max_selections=6, key="reg_variants",
                            default=DEFAULT_VARIANTS, format_func=lambda k: REG_VARIANTS[k].label)

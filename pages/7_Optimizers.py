@@ -3,13 +3,13 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from cnn_core import MODELS, OptimizerConfig, ScheduleConfig, TrainConfig
+from cnn_core import MODELS, OptimizerConfig, RunStatus, ScheduleConfig, TrainConfig
 from cnn_core.experiments.compare import (comparison_base, lr_schedule_frame, optimizer_configs, planned_steps,
                                           summary_table, unique_labels)
 from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, results_csv
 from cnn_core.teaching.toy_surfaces import SURFACES, Surface, compare_2d, summary_2d, surface_grid
 from cnn_core.training.optimizers import OPTIMIZERS, configure
-from pages.common import links
+from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.charts.specs import inline_datasets_as_arrow
 from pages.common.errors import friendly_errors
@@ -19,6 +19,7 @@ from pages.optimizers.charts import (draw_comparison_results, draw_live_comparis
 from pages.optimizers.controls import (BATCHES, BOUNDS, MODEL_CHOICES, comparison_data, optimizer_editor,
                                        schedule_widgets, set_rows, share_panel, update_rules)
 from pages.common.widgets import dataset_picker, model_picker, seed_input
+from pages.common.formulas import show_formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 KEY = "opt_cnn_experiment"
@@ -103,7 +104,7 @@ def show_results(experiment, configs: dict, clicked: bool, target: float, smooth
     """Curves, the summary table and CSV downloads of a finished (or stopped) comparison."""
     if experiment.configs != configs:
         st.info("These results belong to earlier settings: press Run to train the current ones.")
-    if experiment.status == "stopped":
+    if experiment.status == RunStatus.STOPPED:
         st.warning("Stopped: showing what was computed before you pressed Stop.")
     for label, records in experiment.histories.items():
         gone = [r for r in records if r.kind == "diverged"]
@@ -115,7 +116,7 @@ def show_results(experiment, configs: dict, clicked: bool, target: float, smooth
         if note:  # neither diverged nor learned: say so instead of a plain "finished"
             st.warning(f"**{label}** is not learning: {note}. Try another learning rate or more steps.")
     frame, labels = experiment.frame(), list(experiment.configs)
-    diverged = list(table.loc[table["status"] == "diverged", "run"])
+    diverged = list(table.loc[table["status"] == RunStatus.DIVERGED.label, "run"])
     log_scale = ui.toggle("Log-scale loss axis", key="cnn_log")
     left, right = ui.columns(2)
     draw_comparison_results(left, right, frame, labels, diverged, smoothing, log_scale)
@@ -211,7 +212,7 @@ def surface_tab() -> SurfaceSettings:
     st.markdown("Each optimizer starts from the same point and minimises a 2-parameter function: the same "
                 "`torch.optim` code as on the CNN, on a parameter with just two numbers, so every step can be drawn.")
     surface, start, steps = pick_surface()
-    st.latex(surface.spec.formula)
+    show_formula(surface.spec.formula)
     st.caption(surface.spec.explanation)
     toy_defaults = [configure(n, Surface().suggested_lr(n)) for n in ("sgd", "momentum", "adam")]
     toy_optimizers = optimizer_editor("toy", toy_defaults, surface_lr, min_rows=1)
@@ -235,6 +236,7 @@ def main() -> None:
         "weight its own step size. Race them **on a real CNN** (same initial weights, same batches: only the "
         "optimizer differs) and watch them **on 2-D loss surfaces**, where you can see each step. Both tabs run the "
         "very same `torch.optim` classes.")
+    lessons.exercise_panel("7_Optimizers.py")
     init_state()
     share_box = ui.container()
     tab_cnn, tab_2d = ui.tabs(["On a real CNN", "On 2-D loss surfaces"])

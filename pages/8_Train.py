@@ -5,12 +5,15 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core import Dataset, Record, RunStatus, TrainConfig, TrainingRun, epoch_records, summarize_run
+from cnn_core.models.cost import Estimate
 from cnn_core.training.budget import check_run
 from cnn_core.training.evaluation import display_images
 from cnn_core.training.tensorboard import TensorBoardLogger, logged, run_name
-from pages.common import links
+from pages.common import lessons, links
 from pages.common.charts import training as charts
 from pages.common.errors import friendly_errors
+from pages.common.phone import sidebar_settings_hint
+from pages.common.export_buttons import export_downloads
 from pages.common.live import run_live
 from pages.common.classroom.publish import publish_run
 from pages.common.state import get_dataset
@@ -27,9 +30,11 @@ st.title("🏋️ Train your network")
 st.markdown(
     "The lecture's last practical sections as one workflow: pick a **loss function**, run the **sanity checks** "
     "of good practice, **train** with live curves, read the confusion matrix and the mistakes, log to "
-    "**TensorBoard**, and **save / restore** the weights. Everything is set up in the sidebar; every run is "
-    "seeded, so the same settings give the same curves."
+    "**TensorBoard**, and **save / restore** the weights. Everything is set up in the settings sidebar; every "
+    "run is seeded, so the same settings give the same curves."
 )
+sidebar_settings_hint()
+lessons.exercise_panel("8_Train.py")
 
 
 # ------------------------------------------------------------------------------------------- training
@@ -96,6 +101,15 @@ def show_results(run: TrainingRun) -> None:
     cols[3].metric("Test accuracy", f"{evaluation.accuracy:.1%}")
     seconds = [r.epoch_seconds for r in epochs if r.epoch_seconds == r.epoch_seconds]
     cols[4].metric("Time per epoch", f"{sum(seconds) / len(seconds):.2f} s" if seconds else "–")
+    if epochs:  # why validation and test disagree: different images, each measured with sampling noise
+        n_val, n_test = run.data.sizes()["val"], run.data.sizes()["test"]
+        se_val, se_test = ((max(p * (1 - p), 1e-4) / n) ** 0.5 for n, p in ((n_val, summary.final_val_acc),
+                                                                             (n_test, evaluation.accuracy)))
+        st.caption(f"Validation ({n_val:,} images) and test ({n_test:,} images) are different images: one image is "
+                   f"{100 / n_val:.1f} pp of the validation accuracy, each accuracy is uncertain by about "
+                   f"±{100 * se_val:.1f} / ±{100 * se_test:.1f} pp (one standard error, √(p(1−p)/n)), so "
+                   f"the two differ by up to ~{196 * (se_val ** 2 + se_test ** 2) ** 0.5:.1f} pp by chance "
+                   "alone (95 %); a larger gap means one set is harder than the other.")
     draw_curves(ui, run)
     if epochs:
         with ui.expander("Epoch table"):
@@ -114,12 +128,12 @@ def show_results(run: TrainingRun) -> None:
         images = display_images(run.data, run.data.test_x[list(mistakes["index"])])
         captions = [f"true {t} → {p} ({q:.0%})" for t, p, q in
                     zip(mistakes["true"], mistakes["predicted"], mistakes["p_predicted"])]
-        st.image(images, caption=captions, width=84)
+        st.image(images, caption=captions, alt=captions, width=84)
 
 
-def new_run(config: TrainConfig, data: Dataset, log_dir: str | None) -> TrainingRun:
-    """A fresh run of the sidebar's config, made the session's run."""
-    run = TrainingRun(config, data)
+def new_run(config: TrainConfig, data: Dataset, log_dir: str | None, priced: Estimate) -> TrainingRun:
+    """A fresh run of the sidebar's config (priced already: `priced`), made the session's run."""
+    run = TrainingRun(config, data, priced=priced)
     st.session_state[RUN], st.session_state[LOG_DIR] = run, log_dir
     return run
 
@@ -140,9 +154,9 @@ def train_tab(config: TrainConfig | None) -> None:
     with friendly_errors("Training"):
         if start:
             data = get_dataset(config.dataset, config.per_class)
-            check_run(config, data)  # refused before it queues, on the meta device (nothing allocated)
+            priced = check_run(config, data)  # refused before it queues, on the meta device (nothing allocated)
             log_dir = str(session_log_dir() / run_name(config)) if st.session_state.get("tr_tensorboard") else None
-            trained = train_live(lambda: new_run(config, data, log_dir), config.epochs, log_dir)
+            trained = train_live(lambda: new_run(config, data, log_dir, priced), config.epochs, log_dir)
         elif resume and run is not None:
             if run.status in (RunStatus.DIVERGED, RunStatus.EARLY_STOPPED):
                 st.warning(f"This run has {run.status.label}: start a new one with Train.")
@@ -158,6 +172,7 @@ def train_tab(config: TrainConfig | None) -> None:
     with friendly_errors("Showing the results"):
         show_results(run)
         publish_run(run, "8_Train.py", "train", snapshot(run)["evaluation"].accuracy, key="tr_pub")
+        export_downloads(run.config, "train_run", key="tr_export")
 
 
 config = None

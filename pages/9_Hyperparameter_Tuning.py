@@ -7,13 +7,14 @@ from cnn_core import DATASETS, MODELS, OPTIMIZERS, OptimizerConfig, TrainConfig
 from cnn_core.experiments.executors import ExecutorChoice, stream
 from cnn_core.experiments.tuning import (MAX_TRIALS, check_trials, grid_configs, lr_range_points, random_configs,
                                          results_frame, run_trials, summarize_lr_range)
-from pages.common import links
+from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.charts import training as charts
 from pages.common.errors import friendly_errors
 from pages.common.live.comparison import plan_executor
 from pages.common.live import run_live
 from pages.common.state import get_dataset
+from pages.common.formulas import show_formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -30,6 +31,7 @@ st.markdown(
     "settings of learning rate, batch size and weight decay with a **grid** or **random search**; each trial is "
     "an independent, seeded training run, judged on the validation split (never on the test split)."
 )
+lessons.exercise_panel("9_Hyperparameter_Tuning.py")
 
 with ui.container(border=True):
     st.markdown("**Base setup** (shared by both tools)")
@@ -51,7 +53,7 @@ def range_tab(base: TrainConfig) -> None:
     st.markdown("A fresh model (same seed every time) trains one mini-batch per step while the rate grows from "
                 "the lowest to the highest value. **Suggested rate = the rate at the lowest smoothed loss ÷ 10**: "
                 "the minimum sits at the edge of divergence, a tenth of it lies in the steep, safe part.")
-    st.latex(r"\eta_t = \eta_{\min}\left(\eta_{\max}/\eta_{\min}\right)^{t/(T-1)},\qquad "
+    show_formula(r"\eta_t = \eta_{\min}\left(\eta_{\max}/\eta_{\min}\right)^{t/(T-1)},\qquad "
              r"\bar L_t = \frac{\beta \bar L'_{t-1} + (1-\beta) L_t}{1-\beta^t}")
     a, b, c, d = ui.columns(4)
     low = a.select_slider("Lowest rate", LR_CHOICES[:6], 1e-5, key="hp_lr_min", format_func=lambda v: f"{v:g}")

@@ -16,7 +16,8 @@ from cnn_core import (CheckpointError, LayerSpec, ModelOptions, TrainConfig, bui
                       checkpoint_bytes, load_checkpoint)
 from cnn_core.errors import ArchitectureError, BudgetExceeded, DesignTooLarge, InvalidConfig, short, short_repr
 from cnn_core.models import builder
-from cnn_core.models.cost import MAX_LAYERS, check_forward, model_cost, profile
+from cnn_core.models.cost import MAX_LAYERS, check_forward, profile
+from cnn_core.models.registry import model_cost
 from cnn_core.serialization import json_depth, parse_json
 from cnn_core.training import budget
 from cnn_core.training.checkpoints import MAX_CHECKPOINT_BYTES

@@ -8,7 +8,8 @@ import torch
 
 from cnn_core import (CheckpointError, ModelOptions, TrainConfig, TrainingRun, build_model, checkpoint_bytes,
                       load_checkpoint, load_dataset)
-from cnn_core.training.checkpoints import restore_run, run_checkpoint_bytes
+from cnn_core.training.checkpoints import run_checkpoint_bytes
+from cnn_core.training.loop import restore_run
 from cnn_core.training.optimizers import ScheduleConfig
 
 PAGE = "pages/8_Train.py"

@@ -40,10 +40,10 @@ def test_run_yields_records_and_is_seeded():
     steps = [r for r in records if r.kind == "step"]
     epochs = [r for r in records if r.kind == "epoch"]
     assert len(steps) == 2 * 4 and [r.epoch for r in epochs] == [1, 2]
-    assert all(math.isfinite(r.loss) and r.objectness > 0 for r in steps)
+    assert all(math.isfinite(r.train_loss) and r.objectness > 0 for r in steps)
     assert 0 <= epochs[-1].val_map50 <= 1
-    again = [r.loss for r in DetectionRun(TINY).records() if r.kind == "step"]
-    assert again == [r.loss for r in steps]
+    again = [r.train_loss for r in DetectionRun(TINY).records() if r.kind == "step"]
+    assert again == [r.train_loss for r in steps]
 
 
 def test_continue_and_diverge():

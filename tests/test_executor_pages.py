@@ -60,7 +60,7 @@ def test_the_choice_holds_one_slot_per_worker_it_may_use(monkeypatch):
 
 
 def test_a_ray_fallback_with_several_runs_ends_on_this_server_with_a_note(monkeypatch):
-    from cnn_core.experiments import ray_executor
+    from cnn_core.experiments.executors import ray as ray_executor
 
     def refuse(address):
         raise ray_executor.RayUnavailable(f"The Ray cluster at '{address}' did not answer.")
@@ -142,7 +142,7 @@ def test_the_optimizer_comparison_on_the_pool_matches_in_process(app_test, monke
 
 
 def test_a_ray_cluster_that_does_not_answer_is_said_on_the_page(app_test, monkeypatch):
-    from cnn_core.experiments import ray_executor
+    from cnn_core.experiments.executors import ray as ray_executor
     from pages.common.state import finished_runs
 
     def refuse(address):

@@ -13,9 +13,8 @@ import pytest
 import torch
 
 from cnn_core import OptimizerConfig, TrainConfig
-from cnn_core.experiments import executors
 from cnn_core.experiments.executors import (BatchedPool, EnsembleExecutor, InProcessExecutor, LocalProcessPool,
-                                            choose_executor, strip_timing, wait_all)
+                                            choose_executor, pool as pool_module, strip_timing, wait_all)
 
 CONFIGS = {
     "sgd": TrainConfig(model="lenet5-modern", per_class=20, epochs=2, batch_size=32, seed=3, device="cpu",
@@ -52,6 +51,34 @@ def test_local_processes_give_the_same_records_as_in_process(pool):
         assert set(submission.outcomes[label].state) == {k for k in submission.outcomes[label].state}
     steps = [r for r in remote["adam"] if r.kind == "step"]
     assert len(steps) == 2 * 7  # 200 images / batch 32 = 7 steps per epoch, 2 epochs
+
+
+def _plain(record) -> tuple:
+    """strip_timing, with the NaN inside a segmenter record's per-class IoU tuple as None too."""
+    return tuple(tuple(None if v != v else v for v in value) if isinstance(value, tuple) else value
+                 for value in strip_timing(record))
+
+
+def test_a_unet_pair_runs_on_the_pool_with_the_callers_price_and_the_same_records(monkeypatch):
+    from cnn_core.experiments.compare import price
+    from cnn_core.vision.segmentation import SegConfig
+    tiny = SegConfig(base=4, depth=2, train_scenes=16, val_scenes=2, canvas=32, epochs=2, batch_size=8, seed=1)
+    pair = {"skips on": tiny, "skips off": replace(tiny, skips=False)}
+    # workers spawned under a 1 ms budget: a run that priced itself again there would be refused
+    monkeypatch.setenv("CNN_PLAYGROUND_MAX_RUN_SECONDS", "0.001")
+    strict = LocalProcessPool(workers=2)
+    monkeypatch.delenv("CNN_PLAYGROUND_MAX_RUN_SECONDS")
+    try:
+        priced = price(pair)  # the caller's one pricing, under the default budget
+        reference = in_process_histories(priced)
+        submission = strict.submit(priced)
+        remote = wait_all(submission)
+    finally:
+        strict.close()
+    for label in pair:
+        assert submission.outcomes[label].status == "finished", submission.outcomes[label].message
+        assert [_plain(r) for r in remote[label]] == [_plain(r) for r in reference[label]]
+    assert sum(r.kind == "epoch" for r in remote["skips off"]) == 2
 
 
 SIX = {f"{name} lr={lr}": TrainConfig(model="lenet5-modern", per_class=20, epochs=2, batch_size=32, seed=3,
@@ -137,7 +164,8 @@ def test_twenty_quick_stops_leave_no_orphan_process(pool):
     assert sorted(pool.pids()) == before  # the same two workers: none died, none was added
     assert workers <= set(children)
     # every other spawned child is a worker of the process-wide pool (page tests in this process start it)
-    shared = set(executors._POOL.pids()) if executors._POOL is not None and not executors._POOL._closed else set()
+    shared_pool = pool_module._POOL
+    shared = set(shared_pool.pids()) if shared_pool is not None and not shared_pool._closed else set()
     assert {c for c in children if _is_spawned_worker(c)} - shared == workers
 
 
@@ -171,7 +199,7 @@ def test_choose_executor_uses_processes_only_for_several_runs_and_free_cores(mon
 def test_a_ray_address_that_does_not_answer_falls_back_with_a_note():
     pytest.importorskip("ray", reason="Ray is an optional extra (requirements-cluster.txt)")
     # In a child process: a failed Ray Client connection leaves process-global state behind.
-    code = ("import cnn_core.experiments.ray_executor as rex, cnn_core.experiments.executors as ex\n"
+    code = ("import cnn_core.experiments.executors.ray as rex, cnn_core.experiments.executors as ex\n"
             "rex.CONNECT_TIMEOUT_S = 3.0\n"
             "choice = ex.choose_executor(1)\n"
             "print(choice.executor.name, '|', choice.note)\n")
@@ -186,7 +214,7 @@ def test_a_ray_address_that_does_not_answer_falls_back_with_a_note():
 @pytest.mark.slow
 def test_ray_streams_the_same_records_as_in_process():
     ray = pytest.importorskip("ray", reason="Ray is an optional extra (requirements-cluster.txt)")
-    from cnn_core.experiments.ray_executor import RayExecutor, connect
+    from cnn_core.experiments.executors import RayExecutor, connect
     connect("local", num_cpus=2, object_store_memory=80 * 2**20)
     try:
         configs = {"adam": CONFIGS["adam"]}

@@ -8,6 +8,8 @@ import pytest
 
 from cnn_core.classroom import GalleryStore, NewEntry
 from cnn_core.classroom.tables import entries_frame, numeric_settings, spreadsheet_safe
+from cnn_core.classroom.guesses import GuessGuard
+from pages.common.classroom import teacher
 from pages.common.classroom.teacher import token_matches
 
 PAGE = "pages/12_Gallery.py"
@@ -22,6 +24,7 @@ def gallery(tmp_path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'gallery.sqlite3'}"
     monkeypatch.setenv("CNN_PLAYGROUND_DB", url)
     monkeypatch.delenv("CNN_PLAYGROUND_TEACHER_TOKEN", raising=False)
+    monkeypatch.setattr(teacher, "TOKEN_GUESSES", GuessGuard())  # AppTest's session id is the same in every test
     gallery_store.clear()
     store = GalleryStore(url)
     yield store
@@ -49,7 +52,7 @@ def test_leaderboard_chart_links_and_csv(app_test, gallery):
            publish(gallery, "=HYPERLINK(\"x\")", 0.001, 0.80), publish(gallery, "dee", 0.5, 0.1, "init")]
     at = app_test(PAGE).run()
     assert not at.exception and not at.error
-    assert at.selectbox(key="gal_exercise").options == ["init", "optimizers"]
+    assert at.selectbox(key="gal_exercise").options == ["Init", "Optimizers"]  # readable titles
     at.selectbox(key="gal_exercise").set_value("optimizers").run()
     board = at.dataframe[0].value
     assert board["nickname"].tolist() == ["<b>bob</b>", "=HYPERLINK(\"x\")", "ann"]  # best first, text as text
@@ -111,7 +114,8 @@ def test_numeric_settings_skip_constants_and_text():
     assert numeric_settings(store_rows) == ["lr"]
 
 
-def test_pinned_note_shows_on_the_home_page_as_text(app_test, gallery):
+def test_pinned_note_shows_on_the_home_page_as_text(app_test, gallery, monkeypatch):
+    monkeypatch.setenv("CNN_PLAYGROUND_TEACHER_TOKEN", TOKEN)  # a server with a teacher (only those have pins)
     at = app_test("playground.py").run()
     assert not at.exception and not any("From your teacher" in m.value for m in at.markdown)
     gallery.set_pin("Exercise 3: <b>beat</b> ![x](http://e.x/p.png)", "7_Optimizers.py", "lr=0.05&lock=lr")
@@ -121,3 +125,6 @@ def test_pinned_note_shows_on_the_home_page_as_text(app_test, gallery):
     assert note == [r"📌 **From your teacher:** Exercise 3: \<b\>beat\</b\> \!\[x\]\(http://e\.x/p\.png\)"]
     links = [p.proto for p in at.get("page_link") if "exercise" in p.proto.label.lower()]
     assert links and "lr=0.05" in links[0].query_string and "lock=lr" in links[0].query_string
+    monkeypatch.delenv("CNN_PLAYGROUND_TEACHER_TOKEN")  # no teacher on this server: no pin, no database opened
+    at = app_test("playground.py").run()
+    assert not at.exception and not any("From your teacher" in m.value for m in at.markdown)

@@ -71,7 +71,7 @@ def describe_cycle(graph: grimp.ImportGraph, component: list[str]) -> str:
         lines = "; ".join(f"line {d['line_number']}: {d['line_contents'].strip()}"
                           for d in graph.get_import_details(importer=importer, imported=imported))
         steps.append(f"  {importer} -> {imported}   ({lines})")
-    return "\n".join([" -> ".join(chain), *steps])
+    return "\n".join([" -> ".join(chain), *steps, f"  (modules in this cycle: {', '.join(component)})"])
 
 
 def cycles_report(package: str) -> str:

@@ -19,6 +19,11 @@ pytestmark = pytest.mark.timeout(300)
 ARCH, LAYERS, ANN = "pages/2_Architecture.py", "pages/3_Basic_Layers.py", "pages/1_From_ANNs_to_CNNs.py"
 
 
+def formula_texts(at) -> list[str]:
+    """The formulas a page drew (pages.common.formulas: inline KaTeX in markdown, so they wrap on a phone)."""
+    return [m.value for m in at.markdown if m.value.startswith("$\\displaystyle")]
+
+
 @pytest.fixture
 def tiny_pretrained(tmp_path, monkeypatch):
     """The pages' trained MLP / LeNet-5, but on 30 digits per class for 1 epoch, cached under tmp_path."""
@@ -178,14 +183,14 @@ def test_convolution_explorer_steps_through_the_dot_product(app_test, tiny_pretr
     at.number_input(key="conv_stride").set_value(2)
     at.number_input(key="conv_padding").set_value(1)
     at.number_input(key="conv_dilation").set_value(2).run()
-    formulas = " ".join(l.value for l in at.latex)
+    formulas = " ".join(formula_texts(at))
     assert "\\frac{28 + 2\\cdot1 - 2\\cdot(3-1) - 1}{2}" in formulas and "+ 1 = 13" in formulas
     assert "Output feature map 13 x 13" in image_captions(at)
     at.slider(key="conv_row").set_value(0)
     at.slider(key="conv_col").set_value(12).run()
     assert "equal to the output map's value at (0, 12)" in at.success[0].value
     at.selectbox(key="conv_kernel").set_value("blur-5x5").run()
-    assert "+ 1 = 11" in " ".join(l.value for l in at.latex)  # floor((28 + 2 - 2*4 - 1) / 2) + 1 = 11
+    assert "+ 1 = 11" in " ".join(formula_texts(at))  # floor((28 + 2 - 2*4 - 1) / 2) + 1 = 11
     assert "× " in at.code[0].value and at.code[0].value.count("×") == 25
     assert not at.exception and not at.error
 
@@ -204,7 +209,7 @@ def test_convolution_explorer_upload_good_and_bad_images(app_test, tiny_pretrain
 
 def test_pooling_and_other_tabs(app_test, tiny_pretrained):
     at = open_page(app_test, LAYERS)
-    assert any("= 400" in l.value for l in at.latex)  # the lecture's 16 * 5 * 5
+    assert any("= 400" in f for f in formula_texts(at))  # the lecture's 16 * 5 * 5
     at.number_input(key="pool_padding").set_value(2).run()
     assert "more than half the kernel size" in errors(at) and not at.exception
     at.number_input(key="pool_kernel").set_value(4)
@@ -213,7 +218,7 @@ def test_pooling_and_other_tabs(app_test, tiny_pretrained):
     at.slider(key="dead_shift").set_value(-5.0).run()
     assert not at.exception and not at.error
     at.slider(key="fc_size").set_value(16).run()
-    assert any("= 784" in l.value for l in at.latex)  # 16 -> conv 14 -> pool 7: 16 * 7 * 7
+    assert any("= 784" in f for f in formula_texts(at))  # 16 -> conv 14 -> pool 7: 16 * 7 * 7
 
 
 def test_from_anns_to_cnns_page(app_test, tiny_pretrained):

@@ -36,6 +36,21 @@ def test_training_both_networks_live_shows_their_metrics_and_the_why_views(app_t
     at.slider(key="seg_why_row").set_value(10).run()  # the Grad-CAM / receptive-field tab redraws
     assert not at.exception
     assert any("receptive field of a 3-level U-Net" in c.value for c in at.caption)
+    trained = {label: run.history for label, run in runs.items()}
+    at.button(key="seg_train").click().run()  # the same pair again: both come from the process-wide run cache
+    assert not at.exception and set(at.session_state["seg_experiment"].from_cache) == set(trained)
+    assert {label: run.history for label, run in at.session_state["seg_runs"].items()} == trained
+
+
+def test_an_oversized_pair_is_refused_with_the_segmenters_budget_message(app_test, monkeypatch):
+    monkeypatch.setenv("CNN_PLAYGROUND_MAX_RUN_SECONDS", "5")
+    at = app_test(PAGE, default_timeout=120).run()
+    at.select_slider(key="seg_scenes").set_value(4000)
+    at.button(key="seg_train").click().run()
+    assert not at.exception
+    assert any("This segmenter would train for about" in e.value and "Lower the epochs" in e.value
+               for e in at.error)
+    assert not at.session_state["seg_runs"]  # nothing was built or trained
 
 
 def test_pretrained_segmenters_offline_say_what_to_do(app_test, monkeypatch, tmp_path):

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # torch is imported where tensors are made: the registry (DAT
     import torch
 
 from ..errors import DatasetUnavailable, InvalidConfig
+from ..settings import default_data_dir
 from .idx import read_idx
 
 FASHION_MNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -158,11 +159,6 @@ def _load_mnist(data_dir: Path | None) -> tuple[np.ndarray, ...]:
 
 def _load_cifar10(data_dir: Path | None) -> tuple[np.ndarray, ...]:
     return _torchvision_download("CIFAR10", data_dir, [])
-
-
-def default_data_dir() -> Path:
-    """Where downloaded datasets go: $CNN_PLAYGROUND_DATA or ~/.cache/cnn-playground/data."""
-    return Path(os.environ.get("CNN_PLAYGROUND_DATA", Path.home() / ".cache" / "cnn-playground" / "data"))
 
 
 DATASETS: dict[str, DatasetSpec] = {

@@ -1,43 +1,87 @@
-"""Side-by-side runs: several TrainConfigs trained in lock-step on the same data."""
+"""Side-by-side runs: several configs trained in lock-step on the same data.
+
+A config is a TrainConfig (a TrainingRun on a dataset) or any other run kind that builds its own run and data
+(cnn_core.training.runs.RunConfig: the detector, the segmenter); the loop drives every kind through the Run protocol.
+"""
 from __future__ import annotations
 
 import math
 import time
 from dataclasses import replace
-from typing import Iterator, Mapping, Sequence
+from typing import Hashable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
 from cnn_core.data import Dataset, load_dataset
 from cnn_core.errors import InvalidConfig
 from cnn_core.models import ModelOptions
+from cnn_core.models.cost import Estimate
 from cnn_core.training import Record, TrainConfig, TrainingRun, records_to_frame, summarize_run
-from cnn_core.training.budget import check_runs
+from cnn_core.training.budget import PricedRuns, price_runs
 from cnn_core.training.config import RunStatus, epoch_records
+from cnn_core.training.runs import Run, RunConfig
 from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, lr_factor
 
 MAX_RUNS = 6
 
 
-def check_same_data(configs: Mapping[str, TrainConfig]) -> None:
-    """All runs of a comparison must use one dataset and subset, or the comparison means nothing."""
+def _data_key(config: TrainConfig | RunConfig) -> tuple:
+    # what a run trains and is scored on: a dataset and subset, or another kind's own scenes
+    if isinstance(config, TrainConfig):
+        return TrainConfig, config.dataset, config.per_class
+    scenes = getattr(config, "scenes", None)
+    return type(config), *((scenes("train"), scenes("val")) if callable(scenes) else ())
+
+
+def check_same_data(configs: Mapping[Hashable, TrainConfig | RunConfig]) -> None:
+    """All runs of a comparison must be of one kind on one dataset (and subset), or the comparison means nothing."""
     if not 1 <= len(configs) <= MAX_RUNS:
         raise InvalidConfig(f"Compare 1 to {MAX_RUNS} runs, got {len(configs)}")
-    keys = {(c.dataset, c.per_class) for c in configs.values()}
-    if len(keys) > 1:
+    for config in configs.values():
+        if not isinstance(config, (TrainConfig, RunConfig)):
+            raise InvalidConfig(f"A {type(config).__name__} is not a run's config")
+    if len({type(c) for c in configs.values()}) > 1:
+        raise InvalidConfig("All runs of a comparison must be of one kind (classifiers, detectors or segmenters)")
+    if len({_data_key(c) for c in configs.values()}) > 1:
         raise InvalidConfig("All runs of a comparison must use the same dataset and subset size")
 
 
-def make_runs(configs: Mapping[str, TrainConfig], data: Dataset | None = None) -> dict[str, TrainingRun]:
-    """One TrainingRun per config, all on the same in-memory dataset."""
+def price(configs: Mapping[Hashable, TrainConfig | RunConfig], data: Dataset | None = None) -> PricedRuns:
+    """Price a comparison once: BudgetExceeded (with what to change) before anything is built or queued.
+
+    TrainConfigs are priced together (every run is held at once: memory and time add up); another run kind
+    prices each run by its own check_budget, as it would alone.
+    """
     check_same_data(configs)
-    check_runs(configs, data)  # every run is held at once: memory and time add up
-    first = next(iter(configs.values()))
-    data = data if data is not None else load_dataset(first.dataset, per_class=first.per_class)
-    return {label: TrainingRun(cfg, data) for label, cfg in configs.items()}
+    if isinstance(next(iter(configs.values())), TrainConfig):
+        return price_runs(configs, data)
+    estimates = [config.check_budget() for config in configs.values()]
+    biggest = max(estimates, key=lambda e: e.seconds)
+    return PricedRuns(dict(configs), Estimate(f"the comparison ({len(estimates)} runs)",
+                                              sum(e.memory_bytes for e in estimates),
+                                              sum(e.seconds for e in estimates), biggest.batch, None,
+                                              runs=len(estimates)))
 
 
-def interleave(runs: Mapping[str, TrainingRun], steps_per_turn: int = 10) -> Iterator[tuple[str, Record]]:
+def make_run(config: TrainConfig | RunConfig, data: Dataset | None = None, priced: Estimate | None = None) -> Run:
+    """The run of one config: a TrainingRun on `data` for a TrainConfig, else the config's own run."""
+    if isinstance(config, TrainConfig):
+        return TrainingRun(config, data, priced=priced)
+    return config.make_run(priced)
+
+
+def make_runs(configs: Mapping[Hashable, TrainConfig | RunConfig], data: Dataset | None = None) -> dict[Hashable, Run]:
+    """One run per config, all on the same in-memory dataset; priced here unless `configs` is a PricedRuns
+    (compare.price, budget.price_runs: priced once, when the page asked)."""
+    check_same_data(configs)
+    priced = configs if isinstance(configs, PricedRuns) else price(configs, data)
+    first = next(iter(priced.values()))
+    if isinstance(first, TrainConfig) and data is None:
+        data = load_dataset(first.dataset, per_class=first.per_class)
+    return {label: make_run(cfg, data, priced.estimate) for label, cfg in priced.items()}
+
+
+def interleave(runs: Mapping[Hashable, Run], steps_per_turn: int = 10) -> Iterator[tuple[Hashable, Record]]:
     """Advance every run in turns of `steps_per_turn` steps (or to an epoch end), yielding (label, record).
 
     Each run keeps its own RNG streams, so taking turns does not change its records. A run that
@@ -70,8 +114,8 @@ def interleave(runs: Mapping[str, TrainingRun], steps_per_turn: int = 10) -> Ite
                     break  # give the others a turn at every epoch boundary
 
 
-def compare(configs: Mapping[str, TrainConfig], data: Dataset | None = None,
-            steps_per_turn: int = 10) -> Iterator[tuple[str, Record]]:
+def compare(configs: Mapping[Hashable, TrainConfig | RunConfig], data: Dataset | None = None,
+            steps_per_turn: int = 10) -> Iterator[tuple[Hashable, Record]]:
     """Train every config side by side, yielding (run label, record).
 
     Runs with the same seed start from identical weights and see identical batches, so the only
@@ -182,6 +226,14 @@ def comparison_base(template: TrainConfig, *, dataset: str, per_class: int | Non
         options = ModelOptions(depth=4)
     return replace(template, dataset=dataset, per_class=per_class or None, model=model, model_options=options,
                    epochs=int(epochs), batch_size=int(batch_size), seed=int(seed))
+
+
+def run_steps(config: TrainConfig | RunConfig, data: Dataset | None = None) -> int:
+    """Optimizer steps of all a config's epochs (a TrainConfig's from its dataset's training split)."""
+    if isinstance(config, TrainConfig):
+        data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
+        return planned_steps(len(data.train_y), config.batch_size, config.epochs)
+    return config.planned_steps()
 
 
 def lr_schedule_frame(configs: Mapping[str, TrainConfig], n_train: int, max_points: int = 400) -> pd.DataFrame:

@@ -242,6 +242,11 @@ def _shape_walk(specs: tuple[LayerSpec, ...], input_shape: Shape) -> tuple[tuple
     return tuple(report.shapes), int(report.totals["params"])
 
 
+def shape_walk(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: Shape) -> tuple[tuple[Shape, ...], int]:
+    """(output shape of every layer, parameter count) of a layer list, cached; ArchitectureError if it is invalid."""
+    return _shape_walk(tuple(specs), tuple(int(v) for v in input_shape))
+
+
 def _shapes_in_out(specs: tuple[LayerSpec, ...], input_shape: Shape) -> list[tuple[Shape, Shape]]:
     shapes = list(_shape_walk(tuple(specs), tuple(input_shape))[0])
     ins = [tuple(input_shape)] + shapes[:-1]

@@ -1,9 +1,10 @@
 """Effective receptive fields: which input pixels one output unit of a conv layer really depends on.
 
-The *theoretical* receptive field of a unit is the square of input pixels that can reach it at all
-(its size is `layer_summary`'s receptive_field column; its position follows from the jumps and
-paddings along the way). The *effective* field (Luo et al. 2016) is the input gradient of that unit:
-pixels near the centre matter far more than those at the edge, so it is smaller than the theoretical
+The *theoretical* receptive field of a unit is the box of input pixels that can reach it at all,
+followed unit by unit along the real graph (cnn_core.inspect.field_trace; the layer's largest one is
+`layer_summary`'s receptive_field column). With weights that cannot cancel it is exactly the extent of
+the unit's non-zero input gradient, wherever it lies inside the image. The *effective* field
+(Luo et al. 2016) is the input gradient of that unit: pixels near the centre matter far more than those at the edge, so it is smaller than the theoretical
 square and grows with training. Models are treated as read-only (gradients are taken with respect to
 a copy of the input only; hooks removed in `finally`; the pass runs under the model's lock).
 """
@@ -20,14 +21,10 @@ from torch import nn
 
 from cnn_core.errors import InvalidConfig
 from cnn_core.inspect.feature_maps import model_lock
-from cnn_core.inspect.hooks import capture_forward
-from cnn_core.inspect.summary import layer_summary
+from cnn_core.inspect.field_trace import FieldTracer
+from cnn_core.inspect.hooks import eval_mode
 
-_FIELD_LAYERS = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.ZeroPad2d)
-
-
-def _pair(value) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[-1]))
+_FIELD_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool2d, nn.AvgPool2d, nn.Upsample)
 
 
 @dataclass(frozen=True)
@@ -56,46 +53,71 @@ class FieldBox:
 
 @dataclass(frozen=True)
 class FieldGeometry:
-    """Receptive-field arithmetic after one layer: field size, jump and the first unit's field centre."""
+    """The theoretical fields of one layer's units, exact per output row and column (any graph)."""
 
     name: str
-    size: int       # field side in input pixels
-    jump: int       # input pixels between neighbouring output units
-    start: float    # input coordinate (pixel index) of output unit 0's field centre
+    size: int       # the largest field side among the layer's units, in input pixels
+    jump: float     # input pixels per output unit (input side / output side)
+    start: float    # input row of the centre of output row 0's field
+    rows: tuple[tuple[int, int] | None, ...] = ()   # first and last input row reached by each output row
+    cols: tuple[tuple[int, int] | None, ...] = ()   # the same for columns (None: reaches nothing)
 
     def box(self, row: int, col: int) -> FieldBox:
-        """The theoretical field of output unit (row, col)."""
+        """The theoretical field of output unit (row, col): every input pixel it can reach."""
+        if self.rows and self.cols:
+            rows, cols = self.rows[row], self.cols[col]
+            if rows is None or cols is None:   # a unit that reads no input (gaps of a dilated transposed conv)
+                return FieldBox(0, 0, 0, 0)
+            return FieldBox(rows[0], cols[0], rows[1] + 1, cols[1] + 1)
         half = (self.size - 1) / 2
         top, left = self.start + row * self.jump - half, self.start + col * self.jump - half
         return FieldBox(int(round(top)), int(round(left)), int(round(top)) + self.size, int(round(left)) + self.size)
 
 
 def field_geometry(model: nn.Module, input_shape: tuple[int, int, int]) -> dict[str, FieldGeometry]:
-    """Field size, jump and start after every conv / pooling layer, in execution order (chain models).
+    """The exact theoretical field of every unit after every conv, transposed conv, pooling and upsampling
+    layer (first call, execution order), along the real graph of one forward pass.
 
-    size_out = size_in + (d (k - 1)) jump_in; jump_out = jump_in s; start_out = start_in + (d (k - 1) / 2 - p) jump_in
-    ("A guide to receptive field arithmetic", Dang Ha The Hien 2017). Explicit padding modules shift the start.
-    Exact for chains of layers (LeNet-5, the builder's CNNs); for branching networks it follows the call order.
+    A unit's field is the bounding box of the input pixels any path can bring to it
+    (cnn_core.inspect.field_trace): a residual shortcut and its main branch are followed separately and
+    joined by union, so a 1x1 stride-2 shortcut does not double the jump a second time; a 2x2 stride-2
+    transposed conv reads one input pixel per output pixel; bilinear x2 reads two per axis.
     """
     names = [n for n, m in model.named_modules() if n and isinstance(m, _FIELD_LAYERS)]
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    with model_lock(model), capture_forward(model, names, keep_outputs=False) as calls, torch.no_grad():
-        model(torch.zeros(1, *input_shape, device=device))
-    size, jump, start = 1, 1, 0.0
+    tracer = FieldTracer()
+    found: dict[str, int] = {}
+    handles = []
+
+    def make_hook(name: str):
+        def hook(_m: nn.Module, _i: tuple, out) -> None:
+            node = tracer.node_of(out) if isinstance(out, torch.Tensor) else None
+            if node is not None and not tracer.nodes[node].full:
+                found.setdefault(name, node)
+        return hook
+
+    x = torch.zeros(1, *input_shape, device=device)
+    with model_lock(model), eval_mode(model), torch.no_grad():
+        try:
+            handles = [model.get_submodule(n).register_forward_hook(make_hook(n)) for n in names]
+            with tracer:
+                tracer.mark_input(x)
+                model(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+    wanted = {node: tuple(list(range(side)) for side in tracer.nodes[node].shape) for node in found.values()}
+    intervals = tracer.intervals(wanted)
+    sizes = tracer.field_sizes(list(wanted), input_shape[1])
     geometry: dict[str, FieldGeometry] = {}
-    for call in calls:
-        module = call.module
-        if isinstance(module, nn.ZeroPad2d):
-            start -= module.padding[0] * jump  # (left, right, top, bottom): square fields use the left pad
-            continue
-        k, s = _pair(module.kernel_size)[0], _pair(module.stride or module.kernel_size)[0]
-        d = _pair(getattr(module, "dilation", 1))[0]
-        padding = module.padding
-        p = d * (k - 1) // 2 if padding == "same" else (0 if padding == "valid" else _pair(padding)[0])
-        start += (d * (k - 1) / 2 - p) * jump
-        size += d * (k - 1) * jump
-        jump *= s
-        geometry.setdefault(call.name, FieldGeometry(call.name, size, jump, start))
+    for name, node in found.items():
+        rows, cols = intervals[node]
+        h = tracer.nodes[node].shape[0]
+        first = rows[0]
+        start = (first[0] + first[1]) / 2 if first is not None else 0.0
+        geometry[name] = FieldGeometry(name, sizes[node], input_shape[1] / h, start,
+                                       tuple(rows[i] for i in range(len(rows))),
+                                       tuple(cols[j] for j in range(len(cols))))
     return geometry
 
 
@@ -143,15 +165,11 @@ class _Reached(Exception):
 
 
 def theoretical_geometry(model: nn.Module, input_shape: tuple[int, int, int], layer: str) -> FieldGeometry:
-    """The field arithmetic of one layer, its size taken from layer_summary (depends on the model only)."""
+    """The exact theoretical fields of one layer's units (the same numbers as layer_summary's column)."""
     geometry = field_geometry(model, input_shape)
     if layer not in geometry:
         raise InvalidConfig(f"'{layer}' is not a convolution or pooling layer used in the forward pass")
-    sizes = dict(zip(*layer_summary(model, input_shape)[["layer", "receptive_field"]].T.values))
-    theory = geometry[layer]
-    if layer in sizes and int(sizes[layer]) != theory.size:   # the summary's size is authoritative
-        theory = FieldGeometry(layer, int(sizes[layer]), theory.jump, theory.start)
-    return theory
+    return geometry[layer]
 
 
 def effective_field(model: nn.Module, x: torch.Tensor, layer: str, channel: int, row: int | None = None,

@@ -71,14 +71,16 @@ def _build_layer(spec: LayerSpec, shape: Shape, index: int) -> tuple[nn.Module, 
         raise ArchitectureError(f"{where}: {exc}", index) from exc
 
 
-def build_from_specs(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: Shape) -> nn.Sequential:
-    """Build nn.Sequential from specs, checking every layer's input shape; errors name the layer."""
+def build_layers(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: Shape) -> nn.Sequential:
+    """Build nn.Sequential from specs, checking every layer's input shape; errors name the layer.
+
+    Nothing is priced here: a user's layer list goes through checked_build.build_from_specs, which prices
+    it on the meta device first; this is what that pricing (and the checked build after it) runs.
+    """
     if not specs:
         raise ArchitectureError("The network has no layers yet")
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ArchitectureError(f"Input shape must be (channels, height, width) with positive sizes, got {input_shape}")
-    from cnn_core.models.cost import check_design  # priced on the meta device before any real layer
-    check_design(specs, input_shape)
     modules: list[nn.Module] = []
     shape: Shape = tuple(input_shape)
     for index, spec in enumerate(specs):
@@ -96,18 +98,6 @@ def build_from_specs(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape
     model = nn.Sequential(*modules)
     model.train()
     return model
-
-
-def output_shapes(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: Shape) -> list[Shape]:
-    """The output shape after each layer (builds the network to be sure)."""
-    model = build_from_specs(specs, input_shape)
-    shapes, x = [], torch.zeros(1, *input_shape)
-    model.eval()
-    with torch.no_grad():
-        for module in model:
-            x = module(x)
-            shapes.append(tuple(x.shape[1:]))
-    return shapes
 
 
 def specs_to_json(specs: tuple[LayerSpec, ...] | list[LayerSpec], input_shape: Shape) -> str:

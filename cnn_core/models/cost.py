@@ -8,20 +8,21 @@ layer read each output's shape; from those we count, per sample:
 - multiply-adds: conv = output values x (in_channels / groups) x k_h x k_w, linear = rows x in x out,
   any other layer = one operation per output value.
 
-`check_design` is the builder's gate: it prices a layer list before a single real layer is built.
+A layer list is priced by `checked_build.check_design` and a registry model by `registry.model_cost`;
+this module knows no layer specs and no registry, only built models, so both can import it.
 """
 from __future__ import annotations
 
 import logging
 import math
-import os
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
-from cnn_core.errors import ArchitectureError, BudgetExceeded, DesignTooLarge
+from cnn_core.errors import ArchitectureError, BudgetExceeded
+from cnn_core.settings import env_number
 
 log = logging.getLogger(__name__)
 
@@ -42,29 +43,14 @@ RATE_ENV = "CNN_PLAYGROUND_MACS_PER_SECOND"  # overrides MACS_PER_SECOND on a fa
 Shape = tuple[int, ...]
 
 
-def _env_number(name: str, default: float) -> float:
-    """A positive number from the environment, else `default` (a bad value is logged, never fatal)."""
-    raw = os.environ.get(name)
-    if raw is None or not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        log.warning("%s=%r is not a positive number; using %s", name, raw[:40], default)
-        return default
-    return value
-
-
 def memory_budget_bytes() -> int:
     """The per-run memory budget in bytes (env CNN_PLAYGROUND_MAX_RUN_MEMORY_MB, default 1024 MiB)."""
-    return int(_env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * 2**20)
+    return int(env_number(MEMORY_ENV, DEFAULT_MEMORY_MB) * 2**20)
 
 
 def time_budget_seconds() -> float:
     """The per-run time budget in estimated seconds (env CNN_PLAYGROUND_MAX_RUN_SECONDS, default 600)."""
-    return _env_number(SECONDS_ENV, DEFAULT_SECONDS)
+    return env_number(SECONDS_ENV, DEFAULT_SECONDS)
 
 
 def human_bytes(n: float) -> str:
@@ -229,59 +215,9 @@ def on_meta() -> bool:
     return torch.get_default_device().type == "meta"
 
 
-def meta_model(name: str, options: Any) -> nn.Module:
-    """The registry model `name` built on the meta device: shapes and parameter counts, no memory."""
-    from cnn_core.models.registry import build_model  # registry -> builder -> cost: import when used
-
-    with torch.device("meta"):
-        return build_model(name, options)
-
-
-def model_cost(name: str, options: Any) -> ModelCost:
-    """The per-sample cost of a registry model with these ModelOptions (built on the meta device)."""
-    return profile(meta_model(name, options), options.input_shape())
-
-
-def check_design(specs: Sequence[Any], input_shape: Shape) -> None:
-    """Refuse a layer list that is too long or too big before any real layer is built (the builder's gate).
-
-    Limits: at most MAX_LAYERS layers, MAX_DESIGN_MACS multiply-adds per image, weights and one
-    image's activations within the memory budget. Inside a meta-device build only the layer count
-    is checked (that build is the pricing itself).
-    """
-    if len(specs) > MAX_LAYERS:  # checked on the meta device too: building 10,000 meta layers takes minutes
-        raise DesignTooLarge(f"The network has {len(specs):,} layers; the playground builds at most {MAX_LAYERS}. "
-                             "Remove layers (for very deep nets use the deep plain CNN of the init lesson).",
-                             MAX_LAYERS)
-    if on_meta():
-        return
-    from cnn_core.models.builder import build_from_specs
-
-    with torch.device("meta"):
-        model = build_from_specs(tuple(specs), tuple(input_shape))
-    cost = profile(model, input_shape)
-    budget = memory_budget_bytes()
-    checks = (
-        ("macs", cost.macs, MAX_DESIGN_MACS, lambda v: f"{v:,} multiply-adds per image",
-         "use a larger stride, pooling, a smaller kernel or fewer channels"),
-        ("params", cost.param_bytes, budget // 4, lambda v: f"{human_bytes(v)} of weights",
-         "add pooling before it or use fewer units/channels"),
-        ("activations", BYTES_PER_VALUE * 3 * cost.activations, budget,
-         lambda v: f"{human_bytes(v)} of activations per image (forward and backward)",
-         "shrink the input or the channels, or add pooling earlier"),
-    )
-    for attribute, total, limit, amount, hint in checks:
-        if total > limit:
-            layer = cost.biggest(attribute)
-            index = int(layer.name.split(".")[0]) if layer is not None else None  # Sequential child = spec index
-            where = f"Layer {index + 1} ({layer.detail})" if layer is not None else "The network"
-            raise DesignTooLarge(f"{where} makes the network too large: {amount(total)} in total, the limit is "
-                                 f"{amount(limit)}; {hint}.", index)
-
-
 def macs_per_second() -> float:
     """The machine's multiply-add rate used for time estimates (env CNN_PLAYGROUND_MACS_PER_SECOND)."""
-    return _env_number(RATE_ENV, MACS_PER_SECOND)
+    return env_number(RATE_ENV, MACS_PER_SECOND)
 
 
 def step_seconds(macs: float, values: float, steps: int = 1) -> float:

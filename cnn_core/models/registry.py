@@ -1,13 +1,16 @@
-"""Model registry: every entry builds a fresh nn.Module from ModelOptions."""
+"""Model registry: every entry builds a fresh nn.Module from ModelOptions, and what one costs (built on meta)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 from torch import nn
 
 from ..errors import InvalidConfig
-from .builder import LENET5_SPECS, LayerSpec, build_from_specs
+from .builder import LENET5_SPECS, LayerSpec
+from .checked_build import build_from_specs
+from .cost import ModelCost, profile
 from .lenet import LeNet5, LeNet5Paper
 from .simple import MLP, LectureConvNet, LectureConvNetSequential, PlainCNN
 
@@ -110,3 +113,14 @@ def build_model(name: str, options: ModelOptions | None = None) -> nn.Module:
     if not 1 <= options.depth <= 50 or not 1 <= (options.width or 1) <= 1024:
         raise InvalidConfig("depth must be in 1..50 and width in 1..1024")
     return MODELS[name].factory(options)
+
+
+def meta_model(name: str, options: ModelOptions) -> nn.Module:
+    """The registry model `name` built on the meta device: shapes and parameter counts, no memory."""
+    with torch.device("meta"):
+        return build_model(name, options)
+
+
+def model_cost(name: str, options: ModelOptions) -> ModelCost:
+    """The per-sample cost of a registry model with these ModelOptions (built on the meta device)."""
+    return profile(meta_model(name, options), options.input_shape())

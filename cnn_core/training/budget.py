@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import replace
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, replace
 from typing import Iterable, Mapping
 
 from cnn_core.errors import BudgetExceeded
 from cnn_core.models import MODELS, ModelOptions
-from cnn_core.models.cost import (STEP_OVERHEAD_S, Estimate, ModelCost, check_forward, memory_budget_bytes, meta_model,
-                                  model_cost, pass_seconds, refuse_over_budget)
+from cnn_core.models.cost import (STEP_OVERHEAD_S, Estimate, ModelCost, check_forward, memory_budget_bytes, pass_seconds,
+                                  refuse_over_budget)
+from cnn_core.models.registry import meta_model, model_cost
 from cnn_core.training.config import TrainConfig
 
 # (train, validation) samples and image shape of each registry dataset, so a run is priced before
@@ -105,6 +107,33 @@ def check_runs(configs: Iterable[TrainConfig] | Mapping[str, TrainConfig], data:
                      len(estimates) if together else 1)
     refuse_over_budget(total)
     return total
+
+
+@dataclass(frozen=True, eq=False)  # equal as mappings (Mapping.__eq__), like the dict of configs
+class PricedRuns(Mapping):
+    """Runs admitted by one pricing: the configs by label, read as a mapping, and the price they passed.
+
+    Hand it to compare.make_runs (directly or through an executor, which passes the mapping on) and the runs are
+    built without being priced again.
+    """
+
+    configs: Mapping[Hashable, object]
+    estimate: Estimate
+
+    def __getitem__(self, label: Hashable) -> object:
+        return self.configs[label]
+
+    def __iter__(self) -> Iterator[Hashable]:
+        return iter(self.configs)
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+
+def price_runs(configs: Mapping[Hashable, TrainConfig], data: object | None = None,
+               together: bool = True) -> PricedRuns:
+    """check_runs once, keeping the configs with their price: BudgetExceeded before anything is built."""
+    return PricedRuns(dict(configs), check_runs(configs, data, together))
 
 
 def check_model(name: str, options: ModelOptions, what: str = "this model", batch: int = 1) -> Estimate:

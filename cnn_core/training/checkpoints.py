@@ -22,7 +22,7 @@ from torch import nn
 
 from cnn_core.errors import BudgetExceeded, CheckpointError, PlaygroundError, short, short_repr
 from cnn_core.models import MODELS, ModelOptions
-from cnn_core.models.cost import meta_model
+from cnn_core.models.registry import meta_model
 from cnn_core.serialization import MAX_JSON_BYTES, from_jsonable, parse_json, to_jsonable
 from cnn_core.training.budget import check_model, max_checkpoint_bytes
 
@@ -340,48 +340,5 @@ def load_weights_into(model: nn.Module, source: bytes | str | Path) -> dict[str,
 
 
 def run_checkpoint_bytes(run: Any, metrics: dict[str, Any] | None = None) -> bytes:
-    """A TrainingRun as checkpoint bytes: weights, config, metrics and its epoch history (for restore_run)."""
-    from dataclasses import asdict
-
-    from cnn_core.training import model_options_for
-    history = [asdict(r) for r in run.history if r.kind != "step"]
-    meta = {"epochs": run.epoch, "steps": run.step, "status": run.status, **(metrics or {}), "history": history}
-    return checkpoint_bytes(run.model, run.config.model, model_options_for(run.config, run.data), config=run.config,
-                            metrics=meta, class_names=run.data.class_names, input_shape=run.data.image_shape)
-
-
-def restore_run(checkpoint: Checkpoint, data: Any = None) -> Any:
-    """A TrainingRun that continues a checkpoint: its model, config, epoch/step counters and epoch history.
-
-    The optimizer's running state (momentum, Adam averages) is not in a checkpoint: it starts afresh;
-    the learning-rate schedule resumes at the saved step.
-    """
-    import warnings
-
-    from cnn_core.training import Record, TrainConfig, TrainingRun
-    try:
-        config = from_jsonable(TrainConfig, checkpoint.config)
-    except PlaygroundError as exc:
-        raise CheckpointError(f"The checkpoint's training config cannot be restored: {exc}") from exc
-    if config.model != checkpoint.model_name:
-        raise CheckpointError(f"The checkpoint's config trains '{config.model}' but its weights are "
-                              f"'{checkpoint.model_name}'.")
-    run = TrainingRun(config, data, model=checkpoint.model)
-    if checkpoint.input_shape and tuple(checkpoint.input_shape) != tuple(run.data.image_shape):
-        raise CheckpointError(f"The checkpoint expects {tuple(checkpoint.input_shape)} images, the dataset "
-                              f"'{config.dataset}' has {tuple(run.data.image_shape)}.")
-    try:
-        run.history = [Record(**r) for r in checkpoint.metrics.get("history", [])]
-        run.epoch = int(checkpoint.metrics.get("epochs", 0))
-        run.step = int(checkpoint.metrics.get("steps", 0))
-    except (TypeError, ValueError) as exc:
-        raise CheckpointError(f"The checkpoint's training history is damaged: {exc}") from exc
-    val_losses = [(r.val_loss, r.epoch) for r in run.history if r.kind == "epoch" and r.val_loss == r.val_loss]
-    if val_losses:
-        run.best_val_loss, run.best_epoch = min(val_losses)
-    if run.step > 0:
-        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
-            warnings.simplefilter("ignore")
-            run.scheduler.last_epoch = run.step - 1
-            run.scheduler.step()
-    return run
+    """A run's checkpoint bytes (``run.checkpoint(metrics)``: weights, config, metrics, epoch history)."""
+    return run.checkpoint(metrics)

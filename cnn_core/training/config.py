@@ -15,6 +15,9 @@ from cnn_core.models.init_schemes import INIT_SCHEMES
 from cnn_core.training.losses import LOSSES
 from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig
 
+DIVERGENCE_LOSS = 1e4    # a loss above this (or NaN/inf) ends a run as 'diverged'
+DIVERGENCE_FACTOR = 10.0  # ... and so does a loss above this many times the run's first loss
+
 
 @dataclass(frozen=True)
 class RegularizationConfig:
@@ -45,8 +48,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"            # auto = CUDA when available, else CPU
     max_grad_norm: float | None = None  # clip the gradient norm (None = off)
-    divergence_loss: float = 1e4    # a loss above this (or NaN/inf) ends the run as 'diverged'
-    divergence_factor: float = 10.0  # ... and so does a loss above this many times the first step's loss
+    divergence_loss: float = DIVERGENCE_LOSS      # a loss above this (or NaN/inf) ends the run as 'diverged'
+    divergence_factor: float = DIVERGENCE_FACTOR  # ... and so does a loss above this many times the first one
 
     def validate(self) -> None:
         """Raise InvalidConfig naming the first value that cannot run."""
@@ -82,7 +85,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Record:
-    """One thing that happened in a run.
+    """One thing that happened in a run (every run kind's; a detector's or segmenter's adds its own metrics).
 
     kind: 'step' (one optimizer step: batch loss/accuracy, lr, grad norm), 'epoch' (epoch means and
     validation metrics), 'diverged' (loss became NaN/inf or too large: the run ended), or

@@ -4,8 +4,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from dataclasses import replace
-from typing import Iterator
+import warnings
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterator
 
 import pandas as pd
 import torch
@@ -17,8 +18,13 @@ from cnn_core.device import pick_device, seed_everything
 from cnn_core.inspect.hooks import eval_mode
 from cnn_core.models import ModelOptions, build_model
 from cnn_core.models.init_schemes import apply_init
+from cnn_core.models.cost import Estimate
 from cnn_core.training.budget import check_run
+from cnn_core.errors import CheckpointError, PlaygroundError
+from cnn_core.serialization import from_jsonable
+from cnn_core.training.checkpoints import Checkpoint, checkpoint_bytes
 from cnn_core.training.config import Record, RegularizationConfig, RunStatus, TrainConfig, records_to_frame
+from cnn_core.training.runs import DivergenceCheck
 from cnn_core.training.losses import compute_loss
 from cnn_core.training.optimizers import make_optimizer, make_scheduler
 
@@ -95,6 +101,20 @@ def use_channels_last(model: nn.Module, sample: torch.Tensor, device: torch.devi
         return False
 
 
+@dataclass
+class EpochState:
+    """Where the epoch in progress stands: its batch order and how far it got (a Stop resumes from a copy)."""
+
+    order: torch.Tensor                # this epoch's permutation of the training split
+    epoch_x: torch.Tensor | None       # the split gathered in that order (None: gathered per batch)
+    epoch_y: torch.Tensor | None
+    first: int = 0                     # index in `order` of the next batch's first sample
+    loss_sum: float = 0.0              # sum of batch loss x batch size over the epoch's steps so far
+    correct_sum: float = 0.0           # sum of batch accuracy x batch size
+    seen: int = 0                      # samples trained on in this epoch
+    spent: float = 0.0                 # seconds this epoch ran before its last Stop
+
+
 class TrainingRun:
     """A model, its optimizer and data; iterate `records()` to train, call it again to continue.
 
@@ -103,12 +123,16 @@ class TrainingRun:
     side-by-side comparison) give the same records as each run alone.
     """
 
-    def __init__(self, config: TrainConfig, data: Dataset | None = None, model: nn.Module | None = None) -> None:
+    def __init__(self, config: TrainConfig, data: Dataset | None = None, model: nn.Module | None = None,
+                 priced: Estimate | None = None) -> None:
+        """`priced`: the price this run passed, alone (check_run) or in a comparison (check_runs), when the
+        caller priced it already; without it the run prices itself."""
         config.validate()
         self.config = config
         self.device = pick_device(config.device)
         self.data = data if data is not None else load_dataset(config.dataset, per_class=config.per_class)
-        check_run(config, self.data)  # refused (BudgetExceeded) before the model is built
+        # refused (BudgetExceeded) before the model is built
+        self.estimate = priced if priced is not None else check_run(config, self.data)
         self.model = (model if model is not None else build_initialized_model(config, self.data)).to(self.device)
         self.channels_last = use_channels_last(self.model, self.data.train_x[:2], self.device)
         self.optimizer = make_optimizer(self.model.parameters(), config.optimizer)
@@ -127,8 +151,8 @@ class TrainingRun:
                                for m in self.model.modules())
         self.history: list[Record] = []
         self.epoch = 0  # finished epochs (an epoch stopped half-way is not counted until it is resumed and done)
-        self._partial: tuple | None = None  # the stopped epoch: order, batches, next index, sums, seconds spent
-        self._current: tuple = ()  # the epoch in progress, in the same layout
+        self._partial: EpochState | None = None  # the epoch a Stop interrupted (resumed by the next records())
+        self._current: EpochState | None = None  # the epoch in progress
         self._clock = self._epoch_clock = 0.0  # perf_counter at the run's (resumed) start and the epoch's start
         self.step = 0
         self.status = RunStatus.READY
@@ -139,7 +163,7 @@ class TrainingRun:
         self._train_x = self.data.train_x.to(self.device)
         self._train_y = self.data.train_y.to(self.device)
         self._elapsed = 0.0
-        self._first_loss: float | None = None
+        self._divergence = DivergenceCheck(config.divergence_factor, config.divergence_loss)
 
     @property
     def stochastic(self) -> bool:
@@ -188,11 +212,7 @@ class TrainingRun:
 
     def diverges(self, value: float) -> bool:
         """True when a step's total loss is NaN, infinite or far above the run's first loss (no step is taken)."""
-        cfg = self.config
-        if self._first_loss is None:
-            self._first_loss = value
-        limit = min(cfg.divergence_loss, cfg.divergence_factor * max(self._first_loss, 1e-3))
-        return not math.isfinite(value) or value > limit
+        return self._divergence(value)
 
     def apply_gradients(self, logits: torch.Tensor, y: torch.Tensor,
                         loss: torch.Tensor) -> tuple[float, float, float]:
@@ -248,18 +268,19 @@ class TrainingRun:
         else:
             order = torch.randperm(len(self._train_y), generator=self._order).to(self.device)
             epoch_x, epoch_y = self._epoch_batches(order)
-            self._current = (order, epoch_x, epoch_y, 0, 0.0, 0.0, 0.0, 0.0)
+            self._current = EpochState(order, epoch_x, epoch_y)
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The epoch's next (x, y) batch (augmented if the config says so), or None at the epoch's end."""
-        order, epoch_x, epoch_y, first = self._current[:4]
-        if first >= len(order):
+        state = self._current
+        first = state.first
+        if first >= len(state.order):
             return None
         size = self.config.batch_size
-        if epoch_x is not None:  # contiguous views of this epoch's shuffled copy
-            x, y = epoch_x[first:first + size], epoch_y[first:first + size]
+        if state.epoch_x is not None:  # contiguous views of this epoch's shuffled copy
+            x, y = state.epoch_x[first:first + size], state.epoch_y[first:first + size]
         else:
-            idx = order[first:first + size]
+            idx = state.order[first:first + size]
             x, y = self._train_x[idx], self._train_y[idx]  # N x C x H x W, N
         if self.config.regularization.augment.enabled():
             x = augment_batch(x.cpu(), self.config.regularization.augment, self._augment).to(self.device)
@@ -272,17 +293,18 @@ class TrainingRun:
         if result is None:
             self.status = RunStatus.DIVERGED
             record = Record("diverged", self.epoch + 1, self.step, lr=lr, seconds=self._elapsed,
-                            message=f"Diverged at step {self.step + 1}: the loss became NaN, infinite or "
-                                    f"more than {cfg.divergence_factor:g} times its starting value. "
-                                    "Try a smaller learning rate.")
+                            message=self._divergence.message(self.step))
             self.history.append(record)
             return record
         self.step += 1
         loss_value, accuracy, norm = result
-        order, epoch_x, epoch_y, first, loss_sum, correct_sum, seen, spent = self._current
-        self._current = (order, epoch_x, epoch_y, first + cfg.batch_size, loss_sum + loss_value * size,
-                         correct_sum + accuracy * size, seen + size, spent)
-        self._partial = self._current[:7] + (spent + time.perf_counter() - self._epoch_clock,)  # a Stop resumes here
+        state = self._current
+        state.first += cfg.batch_size
+        state.loss_sum += loss_value * size
+        state.correct_sum += accuracy * size
+        state.seen += size
+        # a copy with this session's time added: a Stop resumes here (the current state keeps the earlier time)
+        self._partial = replace(state, spent=state.spent + time.perf_counter() - self._epoch_clock)
         record = Record("step", self.epoch + 1, self.step, train_loss=loss_value, train_acc=accuracy, lr=lr,
                         grad_norm=norm, seconds=self._elapsed)
         self.history.append(record)
@@ -294,12 +316,13 @@ class TrainingRun:
         val_loss, val_acc = val if val is not None else evaluate(self.model, self.data.val_x, self.data.val_y,
                                                                  cfg.loss)
         self._elapsed = time.perf_counter() - self._clock
-        loss_sum, correct_sum, seen, spent = self._current[4:]
+        state = self._current
         self._partial = None
         self.epoch += 1
-        record = Record("epoch", self.epoch, self.step, train_loss=loss_sum / seen, train_acc=correct_sum / seen,
-                        val_loss=val_loss, val_acc=val_acc, lr=self.optimizer.param_groups[0]["lr"],
-                        seconds=self._elapsed, epoch_seconds=spent + time.perf_counter() - self._epoch_clock)
+        record = Record("epoch", self.epoch, self.step, train_loss=state.loss_sum / state.seen,
+                        train_acc=state.correct_sum / state.seen, val_loss=val_loss, val_acc=val_acc,
+                        lr=self.optimizer.param_groups[0]["lr"], seconds=self._elapsed,
+                        epoch_seconds=state.spent + time.perf_counter() - self._epoch_clock)
         self.history.append(record)
         yield record
         if self._early_stop_check(val_loss):
@@ -328,6 +351,14 @@ class TrainingRun:
         """(loss, accuracy) on the held-out test split."""
         return evaluate(self.model, self.data.test_x, self.data.test_y, self.config.loss)
 
+    def checkpoint(self, metrics: dict[str, Any] | None = None) -> bytes:
+        """Weights, config, metrics and epoch history as checkpoint bytes (load_checkpoint / restore_run read them)."""
+        history = [asdict(r) for r in self.history if r.kind != "step"]
+        meta = {"epochs": self.epoch, "steps": self.step, "status": self.status, **(metrics or {}), "history": history}
+        return checkpoint_bytes(self.model, self.config.model, model_options_for(self.config, self.data),
+                                config=self.config, metrics=meta, class_names=self.data.class_names,
+                                input_shape=self.data.image_shape)
+
     def frame(self, run: str | None = None) -> pd.DataFrame:
         """This run's history as a tidy frame."""
         return records_to_frame(self.history, run or self.config.optimizer.label())
@@ -336,3 +367,37 @@ class TrainingRun:
 def train(config: TrainConfig, data: Dataset | None = None, model: nn.Module | None = None) -> Iterator[Record]:
     """Train a fresh run of `config`, yielding its records (see TrainingRun for the model)."""
     return TrainingRun(config, data, model).records()
+
+
+def restore_run(checkpoint: Checkpoint, data: Any = None) -> Any:
+    """A TrainingRun that continues a checkpoint: its model, config, epoch/step counters and epoch history.
+
+    The optimizer's running state (momentum, Adam averages) is not in a checkpoint: it starts afresh;
+    the learning-rate schedule resumes at the saved step.
+    """
+    try:
+        config = from_jsonable(TrainConfig, checkpoint.config)
+    except PlaygroundError as exc:
+        raise CheckpointError(f"The checkpoint's training config cannot be restored: {exc}") from exc
+    if config.model != checkpoint.model_name:
+        raise CheckpointError(f"The checkpoint's config trains '{config.model}' but its weights are "
+                              f"'{checkpoint.model_name}'.")
+    run = TrainingRun(config, data, model=checkpoint.model)
+    if checkpoint.input_shape and tuple(checkpoint.input_shape) != tuple(run.data.image_shape):
+        raise CheckpointError(f"The checkpoint expects {tuple(checkpoint.input_shape)} images, the dataset "
+                              f"'{config.dataset}' has {tuple(run.data.image_shape)}.")
+    try:
+        run.history = [Record(**r) for r in checkpoint.metrics.get("history", [])]
+        run.epoch = int(checkpoint.metrics.get("epochs", 0))
+        run.step = int(checkpoint.metrics.get("steps", 0))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"The checkpoint's training history is damaged: {exc}") from exc
+    val_losses = [(r.val_loss, r.epoch) for r in run.history if r.kind == "epoch" and r.val_loss == r.val_loss]
+    if val_losses:
+        run.best_val_loss, run.best_epoch = min(val_losses)
+    if run.step > 0:
+        with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
+            warnings.simplefilter("ignore")
+            run.scheduler.last_epoch = run.step - 1
+            run.scheduler.step()
+    return run

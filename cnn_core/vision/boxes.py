@@ -1,21 +1,23 @@
 """From a dense score map to boxes and back: grid targets, decoding, thresholds, NMS, anchors, IoU, AP.
 
 IoU and NMS are torchvision.ops; the average precision is written here (it is the lesson) with COCO's
-rules and is tested against torchmetrics' MeanAveragePrecision (pycocotools backend):
+rules and is tested against pycocotools' COCOeval itself:
 detections of a class are sorted by score over all images (at most 100 per image), each one matches
 the unmatched ground-truth box of the same class it overlaps most, if that IoU >= the threshold;
-precision is made monotone and read at 101 recall points; AP averages those; mAP averages the classes
-that have ground truth; mAP@[.5:.95] averages over the ten IoU thresholds 0.50, 0.55, ..., 0.95.
+precision is made monotone and read at the 101 recall points 0, 0.01, ..., 1 (float64, as COCO's
+np.linspace: in float32 0.6 would be 0.6000000238 and a recall of exactly 3/5 would miss it); AP
+averages those; mAP averages the classes that have ground truth; mAP@[.5:.95] averages over the ten IoU thresholds 0.50, 0.55, ..., 0.95.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torchvision.ops import batched_nms, box_iou
 
 IOU_THRESHOLDS = tuple(round(0.5 + 0.05 * i, 2) for i in range(10))
-RECALL_POINTS = torch.linspace(0, 1, 101)
+RECALL_POINTS = torch.from_numpy(np.linspace(0.0, 1.0, 101))  # float64, exactly COCOeval's recThrs
 MAX_DETECTIONS = 100
 
 
@@ -87,7 +89,9 @@ def postprocess(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
 
     Keeps scores >= score_threshold (a threshold of 0 keeps everything, 1 keeps only a perfect 1.0),
     drops boxes of zero area, clips to the image, then class-wise NMS (torchvision's batched_nms) at
-    nms_iou (None = no NMS; an IoU of 1 removes only exact duplicates), highest scores first."""
+    nms_iou, highest scores first. NMS drops a box only when its IoU with a kept box is strictly greater
+    than nms_iou, so 1 removes nothing (not even exact duplicates, whose IoU is exactly 1) and 0 keeps one
+    box per overlapping group; None skips NMS."""
     if not 0 <= score_threshold <= 1:
         raise ValueError(f"score threshold must lie in [0, 1], not {score_threshold}")
     if nms_iou is not None and not 0 <= nms_iou <= 1:
@@ -160,7 +164,7 @@ def _match_image(det_boxes: torch.Tensor, gt_boxes: torch.Tensor, iou_threshold:
     tp = torch.zeros(len(det_boxes), dtype=torch.bool)
     if len(det_boxes) == 0 or len(gt_boxes) == 0:
         return tp
-    iou = box_iou(det_boxes, gt_boxes).tolist()  # D x G, as lists: this loop is the hot spot
+    iou = box_iou(det_boxes.double(), gt_boxes.double()).tolist()  # D x G in float64 (COCO's precision), as lists
     taken = [False] * len(gt_boxes)
     for d, row in enumerate(iou):
         best, best_g = min(iou_threshold, 1 - 1e-10), -1
@@ -203,7 +207,7 @@ def _interpolated_ap(precision: torch.Tensor, recall: torch.Tensor) -> float:
     if len(precision) == 0:
         return 0.0
     envelope = precision.flip(0).cummax(0).values.flip(0)
-    idx = torch.searchsorted(recall.contiguous(), RECALL_POINTS.double(), side="left")
+    idx = torch.searchsorted(recall.double().contiguous(), RECALL_POINTS, side="left")  # np.searchsorted's rule
     valid = idx < len(recall)
     values = torch.zeros(len(RECALL_POINTS), dtype=torch.float64)
     values[valid] = envelope[idx[valid]]

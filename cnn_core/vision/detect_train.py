@@ -1,4 +1,4 @@
-"""Train the dense digit detector: (DetectConfig, seed) -> a generator of DetectRecords, like TrainingRun.
+"""Train the dense digit detector: (DetectConfig, seed) -> a generator of DetectRecords, a run like TrainingRun.
 
 The loss has three parts, all averaged over the objects in the batch:
 objectness (binary cross-entropy over every grid cell), box (smooth L1 on tx, ty, tw, th at the cells
@@ -18,9 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from cnn_core.device import seed_everything
-from cnn_core.errors import CheckpointError, InvalidConfig
+from cnn_core.errors import BudgetExceeded, CheckpointError, InvalidConfig
+from cnn_core.models.cost import Estimate, human_seconds, time_budget_seconds
+from cnn_core.training import Record, RunStatus
 from cnn_core.training.checkpoints import describe_mismatch
 from cnn_core.training.optimizers import ScheduleConfig, make_scheduler
+from cnn_core.training.runs import DivergenceCheck
 from cnn_core.vision.boxes import Detections, decode, encode_targets, mean_average_precision, postprocess
 from cnn_core.vision.heads import BackboneConfig, VisionNet
 from cnn_core.vision.scenes import SceneConfig, Scenes, scenes_from_config
@@ -75,23 +78,38 @@ class DetectConfig:
         return SceneConfig(split=split, count=count, seed=self.scene_seed, canvas=self.canvas,
                            max_digits=self.max_digits, clutter=self.clutter)
 
+    def planned_steps(self) -> int:
+        """Optimizer steps of all the config's epochs."""
+        return self.epochs * math.ceil(self.train_scenes / self.batch_size)
+
+    def estimated_seconds(self) -> float:
+        """Training time on 2 CPU cores: about 4 ms per 64 x 64 scene and epoch at width 16 (benchmarks/detection.py:
+        3,000 scenes x 5 epochs in under 60 s), scaling with the pixels and the square of the width."""
+        return self.train_scenes * self.epochs * 4e-3 * (self.canvas / 64) ** 2 * (self.width / 16) ** 2
+
+    def check_budget(self) -> Estimate:
+        """BudgetExceeded before any work when the run would take longer than this server allows; else its price."""
+        seconds, limit = self.estimated_seconds(), time_budget_seconds()
+        if seconds > limit:
+            raise BudgetExceeded(f"This detector would train for about {human_seconds(seconds)}; this server allows "
+                                 f"{human_seconds(limit)} a run. Lower the epochs, the training scenes or the width.")
+        return Estimate("this detector", 0, seconds, self.batch_size, None)
+
+    def make_run(self, priced: Estimate | None = None) -> DetectionRun:
+        """The run of this config (`priced`: its check_budget, so the run does not price it again)."""
+        return DetectionRun(self, priced)
+
 
 @dataclass(frozen=True)
-class DetectRecord:
-    """kind 'step' (loss parts of one batch), 'epoch' (means + held-out mAP) or 'diverged' (run ended)."""
+class DetectRecord(Record):
+    """A Record with the detector's loss parts and held-out mAP: kind 'step' (one batch; train_loss is the
+    total), 'epoch' (the epoch's means and held-out mAP) or 'diverged' (the run ended)."""
 
-    kind: str
-    epoch: int
-    step: int
-    loss: float = math.nan
     objectness: float = math.nan
     box: float = math.nan
     classes: float = math.nan
-    lr: float = math.nan
     val_map50: float = math.nan
     val_map: float = math.nan  # mAP@[.5:.95]
-    seconds: float = 0.0  # since the run started
-    message: str = ""
 
 
 @lru_cache(maxsize=4)  # a 5,000-scene set (the page's largest) is ~250 MB with its masks: at most ~1 GB
@@ -141,10 +159,11 @@ def evaluate_detector(model: VisionNet, scenes: Scenes, score_threshold: float =
 
 
 class DetectionRun:
-    """A detector, its optimizer and scenes; iterate `records()` to train, call it again to continue."""
+    """A detector, its optimizer and scenes; iterate `records()` to train, call it again to continue (a Run)."""
 
-    def __init__(self, config: DetectConfig) -> None:
+    def __init__(self, config: DetectConfig, priced: Estimate | None = None) -> None:
         config.validate()
+        self.estimate = priced if priced is not None else config.check_budget()
         self.config = config
         self.train = cached_scenes(config.scenes("train"))
         self.val = cached_scenes(config.scenes("val"))
@@ -163,27 +182,32 @@ class DetectionRun:
         grid = config.canvas // self.model.backbone.stride
         self.targets = encode_targets(list(self.train.boxes), list(self.train.labels), grid,
                                       self.model.backbone.stride, self.model.cfg.prior)
-        self.epoch, self.step, self.status, self.history = 0, 0, "ready", []  # history: list[DetectRecord]
-        self._started = None
+        self.epoch, self.step, self.status = 0, 0, RunStatus.READY
+        self.history: list[DetectRecord] = []
+        self._divergence = DivergenceCheck()
 
     def records(self, epochs: int | None = None) -> Iterator[DetectRecord]:
         """Train `epochs` more epochs (default: the config's), yielding step and epoch records."""
         cfg = self.config
+        if self.status == RunStatus.DIVERGED:
+            return
         start = time.perf_counter() - (self.history[-1].seconds if self.history else 0.0)
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         for _ in range(epochs or cfg.epochs):
             self.epoch += 1
             self.model.train()
+            epoch_start = time.perf_counter()
             order = torch.randperm(len(self.train), generator=self.generator)
             sums = {"loss": 0.0, "objectness": 0.0, "box": 0.0, "classes": 0.0}
             for b in range(0, len(order), cfg.batch_size):
                 idx = order[b:b + cfg.batch_size]
                 out = self.model(self.train.images[idx])
                 parts = detection_loss(out, tuple(t[idx] for t in self.targets), cfg.box_weight, cfg.class_weight)
-                if not torch.isfinite(parts["loss"]):
-                    self.status = "diverged"
-                    rec = DetectRecord("diverged", self.epoch, self.step, seconds=time.perf_counter() - start,
-                                       message="The loss became NaN or infinite: lower the learning rate.")
+                if self._divergence(parts["loss"].item()):
+                    self.status = RunStatus.DIVERGED
+                    rec = DetectRecord("diverged", self.epoch, self.step, lr=self.optimizer.param_groups[0]["lr"],
+                                       seconds=time.perf_counter() - start,
+                                       message=self._divergence.message(self.step))
                     self.history.append(rec)
                     yield rec
                     return
@@ -196,21 +220,27 @@ class DetectionRun:
                 for k in sums:
                     sums[k] += values[k] * len(idx)
                 rec = DetectRecord("step", self.epoch, self.step, lr=self.optimizer.param_groups[0]["lr"],
-                                   seconds=time.perf_counter() - start, **values)
+                                   seconds=time.perf_counter() - start, **_named(values))
                 self.history.append(rec)
                 yield rec
             metrics = evaluate_detector(self.model, self.val, cfg.score_threshold, cfg.nms_iou)
             means = {k: v / len(order) for k, v in sums.items()}
             rec = DetectRecord("epoch", self.epoch, self.step, lr=self.optimizer.param_groups[0]["lr"],
                                val_map50=metrics["map_50"], val_map=metrics["map"],
-                               seconds=time.perf_counter() - start, **means)
+                               seconds=time.perf_counter() - start, epoch_seconds=time.perf_counter() - epoch_start,
+                               **_named(means))
             self.history.append(rec)
             yield rec
-        self.status = "finished"
+        self.status = RunStatus.FINISHED
 
     def checkpoint(self) -> bytes:
         """The model's weights and config as bytes (a file the page offers for download)."""
         return detector_checkpoint_bytes(self.model, self.config, self.history)
+
+
+def _named(parts: dict[str, float]) -> dict[str, float]:
+    # detection_loss's "loss" (the weighted total) is a Record's train_loss
+    return {("train_loss" if k == "loss" else k): v for k, v in parts.items()}
 
 
 def detector_checkpoint_bytes(model: VisionNet, config: DetectConfig, history: list[DetectRecord] | None = None

@@ -1,6 +1,6 @@
 """Semantic segmentation of digit scenes: a small U-Net (skip connections on or off), its metrics and its run.
 
-(SegConfig, seed) -> a generator of SegRecords, like TrainingRun.records(): the same seed gives the same
+(SegConfig, seed) -> a generator of SegRecords, a run like TrainingRun: the same seed gives the same
 curves on the CPU. The network shrinks the image with max-pooling and grows it back with transposed
 convolutions; with skips on, each decoder level also sees the encoder's feature maps of the same size
 (concatenated), which is what gives sharp borders.
@@ -22,18 +22,21 @@ from torch import nn
 
 from cnn_core.device import seed_everything
 from cnn_core.errors import BudgetExceeded, CheckpointError, InvalidConfig
+from cnn_core.inspect.field_trace import trace_fields
 from cnn_core.inspect.hooks import capture_forward, eval_mode
-from cnn_core.models.cost import human_seconds, time_budget_seconds
-from cnn_core.training import epoch_records
+from cnn_core.models.cost import Estimate, human_seconds, time_budget_seconds
+from cnn_core.training import Record, RunStatus, epoch_records, run_status
 from cnn_core.training.checkpoints import describe_mismatch
 from cnn_core.training.optimizers import OptimizerConfig, ScheduleConfig, make_optimizer
 from cnn_core.training.optimizers import lr_factor as schedule_factor
+from cnn_core.training.runs import DivergenceCheck
 from cnn_core.vision.scenes import DIGIT_CLASSES, SceneConfig, Scenes, scenes_from_config
 
 CHECKPOINT_FORMAT = "cnn-playground-segmenter"
 LOSSES = ("cross-entropy", "dice", "cross-entropy + dice")
 SCHEDULES = ("decay", "cosine", "constant")
 MODES = ("digits", "foreground")  # 11 classes (background + 10 digits) or 2 (background, ink)
+NORMS = ("batch", "group")  # batch norm, or group norm (4 channels a group: no batch statistics)
 
 
 def class_names(mode: str) -> tuple[str, ...]:
@@ -41,10 +44,16 @@ def class_names(mode: str) -> tuple[str, ...]:
     return ("background", *DIGIT_CLASSES) if mode == "digits" else ("background", "digit")
 
 
-def _double_conv(c_in: int, c_out: int) -> nn.Sequential:
+def _norm(kind: str, channels: int) -> nn.Module:
+    # group norm normalizes each scene by itself: training and evaluation see the same statistics, where batch
+    # norm's running averages lag behind weights that a high learning rate moves fast
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.GroupNorm(max(1, channels // 4), channels)
+
+
+def _double_conv(c_in: int, c_out: int, norm: str = "batch") -> nn.Sequential:
     # two 3x3 convs, padding 1: the size is kept, the receptive field grows by 4 px
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True),
-                         nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1), _norm(norm, c_out), nn.ReLU(inplace=True),
+                         nn.Conv2d(c_out, c_out, 3, padding=1), _norm(norm, c_out), nn.ReLU(inplace=True))
 
 
 class UNet(nn.Module):
@@ -53,22 +62,22 @@ class UNet(nn.Module):
     Ronneberger et al. 2015); skips=False is the same network without them (a plain encoder-decoder)."""
 
     def __init__(self, in_channels: int = 1, num_classes: int = 11, base: int = 16, depth: int = 3,
-                 skips: bool = True) -> None:
+                 skips: bool = True, norm: str = "batch") -> None:
         super().__init__()
         self.skips = skips
         widths = [base * 2 ** i for i in range(depth + 1)]  # e.g. 16, 32, 64, 128
         self.down = nn.ModuleList()
         c = in_channels
         for w in widths[:-1]:
-            self.down.append(_double_conv(c, w))
+            self.down.append(_double_conv(c, w, norm))
             c = w
         self.pool = nn.MaxPool2d(2)
-        self.bottleneck = _double_conv(widths[-2], widths[-1])
+        self.bottleneck = _double_conv(widths[-2], widths[-1], norm)
         self.up = nn.ModuleList()
         self.dec = nn.ModuleList()
         for w_low, w in zip(reversed(widths[1:]), reversed(widths[:-1])):
             self.up.append(nn.ConvTranspose2d(w_low, w, kernel_size=2, stride=2))  # H x W -> 2H x 2W
-            self.dec.append(_double_conv(2 * w if skips else w, w))
+            self.dec.append(_double_conv(2 * w if skips else w, w, norm))
         self.head = nn.Conv2d(widths[0], num_classes, kernel_size=1)  # a class score per pixel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -173,6 +182,7 @@ class SegConfig:
     lr: float = 3e-3              # Adam's (peak) learning rate
     schedule: str = "decay"       # see lr_factor: full rate, then a linear decay over the last quarter
     background_weight: float = 0.1  # cross-entropy weight of the background class (the digits weigh 1)
+    norm: str = "batch"           # 'batch' or 'group' normalization after every conv
     seed: int = 0
 
     def validate(self) -> None:
@@ -191,6 +201,7 @@ class SegConfig:
             (1 <= self.batch_size <= 256, f"batch size must be 1 .. 256, not {self.batch_size}"),
             (math.isfinite(self.lr) and 0 < self.lr <= 1, f"learning rate must be in (0, 1], not {self.lr}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.norm in NORMS, f"normalization must be one of {', '.join(NORMS)}"),
             (math.isfinite(self.background_weight) and 0 < self.background_weight <= 1,
              f"background weight must be in (0, 1], not {self.background_weight}"),
         ]
@@ -203,12 +214,21 @@ class SegConfig:
         scaling with the pixels and the square of the width."""
         return self.train_scenes * self.epochs * 6.5e-3 * (self.canvas / 64) ** 2 * (self.base / 8) ** 2
 
-    def check_budget(self) -> None:
-        """BudgetExceeded before any work when the run would take longer than this server allows."""
+    def check_budget(self) -> Estimate:
+        """BudgetExceeded before any work when the run would take longer than this server allows; else its price."""
         seconds, limit = self.estimated_seconds(), time_budget_seconds()
         if seconds > limit:
             raise BudgetExceeded(f"This segmenter would train for about {human_seconds(seconds)}; this server allows "
                                  f"{human_seconds(limit)} a run. Lower the epochs or the training scenes.")
+        return Estimate("this segmenter", 0, seconds, self.batch_size, None)
+
+    def planned_steps(self) -> int:
+        """Optimizer steps of all the config's epochs."""
+        return self.epochs * math.ceil(self.train_scenes / self.batch_size)
+
+    def make_run(self, priced: Estimate | None = None) -> SegmentationRun:
+        """The run of this config (`priced`: its check_budget, so the run does not price it again)."""
+        return SegmentationRun(self, priced)
 
     @property
     def num_classes(self) -> int:
@@ -223,7 +243,7 @@ class SegConfig:
 
     def build(self) -> UNet:
         """A fresh network of this config (seeded by the caller)."""
-        return UNet(1, self.num_classes, self.base, self.depth, self.skips)
+        return UNet(1, self.num_classes, self.base, self.depth, self.skips, self.norm)
 
 
 def lr_factor(step: int, total: int, schedule: str = "decay") -> float:
@@ -242,20 +262,14 @@ def lr_factor(step: int, total: int, schedule: str = "decay") -> float:
 
 
 @dataclass(frozen=True)
-class SegRecord:
-    """One thing that happened: a 'step' (batch loss) or an 'epoch' (validation metrics), or 'diverged'."""
+class SegRecord(Record):
+    """A Record with the segmenter's validation metrics: a 'step' (batch loss), an 'epoch' (validation loss,
+    pixel accuracy, IoU) or 'diverged'."""
 
-    kind: str
-    epoch: int
-    step: int
-    train_loss: float = math.nan
-    val_loss: float = math.nan
     pixel_acc: float = math.nan
     miou: float = math.nan          # mean IoU over the digit classes (background left out)
     boundary_acc: float = math.nan  # accuracy within 2 px of the true borders
     class_iou: tuple[float, ...] = ()
-    seconds: float = 0.0
-    message: str = ""
 
 
 @lru_cache(maxsize=3)  # a 4,000-scene set is ~200 MB (images + int64 masks)
@@ -291,11 +305,11 @@ def evaluate_segmenter(model: nn.Module, scenes: Scenes, mode: str, loss: str = 
 
 
 class SegmentationRun:
-    """A segmenter, its optimizer and its scenes; `records()` trains and yields SegRecords."""
+    """A segmenter, its optimizer and its scenes; `records()` trains and yields SegRecords (a Run)."""
 
-    def __init__(self, config: SegConfig) -> None:
+    def __init__(self, config: SegConfig, priced: Estimate | None = None) -> None:
         config.validate()
-        config.check_budget()
+        self.estimate = priced if priced is not None else config.check_budget()
         self.config = config
         seed_everything(config.seed)
         # channels_last: oneDNN's NHWC kernels train the U-Net about 1.3x faster on the CPU (checkpoints: contiguous)
@@ -310,19 +324,21 @@ class SegmentationRun:
         self._order = torch.Generator().manual_seed(config.seed)
         self.history: list[SegRecord] = []
         self.epoch = self.step = 0
-        self.status = "ready"
+        self.status = RunStatus.READY
         self._elapsed = 0.0
+        self._divergence = DivergenceCheck()
 
     def records(self, epochs: int | None = None) -> Iterator[SegRecord]:
         """Train `epochs` more epochs (default: the config's), yielding step and epoch records."""
         cfg = self.config
-        if self.status == "diverged":
+        if self.status == RunStatus.DIVERGED:
             return
-        self.status = "running"
+        self.status = RunStatus.RUNNING
         start = time.perf_counter() - self._elapsed
         for _ in range(epochs or cfg.epochs):
             self.epoch += 1
             self.model.train()
+            epoch_start = time.perf_counter()
             order = torch.randperm(len(self.train), generator=self._order)
             losses = []
             for first in range(0, len(order), cfg.batch_size):
@@ -331,11 +347,10 @@ class SegmentationRun:
                 loss = segmentation_loss(cfg.loss, logits, self._targets[idx], cfg.background_weight)
                 value = loss.item()
                 self._elapsed = time.perf_counter() - start
-                if not math.isfinite(value):
-                    self.status = "diverged"
-                    record = SegRecord("diverged", self.epoch, self.step, seconds=self._elapsed,
-                                       message=f"Diverged at step {self.step + 1}: the loss became {value}. "
-                                               "Try a smaller learning rate.")
+                if self._divergence(value):
+                    self.status = RunStatus.DIVERGED
+                    record = SegRecord("diverged", self.epoch, self.step, lr=self.optimizer.param_groups[0]["lr"],
+                                       seconds=self._elapsed, message=self._divergence.message(self.step))
                     self.history.append(record)
                     yield record
                     return
@@ -351,14 +366,41 @@ class SegmentationRun:
             metrics = evaluate_segmenter(self.model, self.val, cfg.mode, cfg.loss)
             self._elapsed = time.perf_counter() - start
             record = SegRecord("epoch", self.epoch, self.step, train_loss=sum(losses) / len(losses),
-                               seconds=self._elapsed, **metrics)
+                               seconds=self._elapsed, epoch_seconds=time.perf_counter() - epoch_start, **metrics)
             self.history.append(record)
             yield record
-        self.status = "finished"
+        self.status = RunStatus.FINISHED
 
     def checkpoint(self) -> bytes:
         """The weights, the config and the history as one torch.save file."""
         return segmenter_checkpoint_bytes(self.model, self.config, self.history)
+
+
+@dataclass
+class TrainedSegmenter:
+    """A segmenter trained elsewhere (an executor, the run cache): config, weights and records for the views."""
+
+    config: SegConfig
+    model: UNet          # eval mode
+    history: list[SegRecord]
+
+    @property
+    def val(self) -> Scenes:
+        """The validation scenes it was scored on."""
+        return cached_scenes(self.config.scenes("val"))
+
+    @property
+    def status(self) -> RunStatus:
+        """How its records ended (finished, stopped, diverged)."""
+        return run_status(self.history, self.config.epochs)
+
+
+def trained_segmenter(config: SegConfig, state: dict[str, torch.Tensor], history: list[SegRecord]
+                      ) -> TrainedSegmenter:
+    """A TrainedSegmenter from a run's final weights (a state dict of config.build()'s network) and records."""
+    model = config.build()
+    model.load_state_dict(state)
+    return TrainedSegmenter(config, model.to(memory_format=torch.channels_last).eval(), list(history))
 
 
 def segmenter_checkpoint_bytes(model: nn.Module, config: SegConfig, history: list[SegRecord] | None = None) -> bytes:
@@ -430,18 +472,14 @@ def pixel_receptive_field(model: UNet, image: torch.Tensor, row: int, col: int) 
     return grad / grad.max() if grad.max() > 0 else grad
 
 
+@lru_cache(maxsize=8)
 def theoretical_receptive_field(depth: int) -> int:
-    """Side of the input window one output pixel can see: each level's two 3x3 convs add 4 px at its scale."""
-    side, jump = 1, 1
-    for _ in range(depth):      # encoder: two 3x3 convs then a 2x2 pool per level
-        side += 4 * jump
-        side += jump
-        jump *= 2
-    side += 4 * jump            # bottleneck
-    for _ in range(depth):      # decoder: 2x2 stride-2 transposed conv, then two 3x3 convs
-        jump //= 2
-        side += jump + 4 * jump
-    return side
+    """Side of the widest input window one output pixel of a `depth`-level U-Net can see, followed along its
+    graph (cnn_core.inspect.field_trace): a 2x2 stride-2 transposed conv reads one pixel, so it adds nothing,
+    and after it neighbouring output pixels see windows shifted by different amounts (the widest is given)."""
+    side = 2 ** depth * 8   # a few units per pooling period, so every phase of the pattern is present
+    tracer, node, _ = trace_fields(UNet(1, 2, base=1, depth=depth).eval(), (1, side, side))
+    return tracer.field_sizes([node], side)[node]
 
 # Background black, then ten distinct colours (the digit classes 0-9): the page's legend uses the same list.
 MASK_PALETTE = ((0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48),
@@ -452,18 +490,6 @@ def mask_to_rgb(mask: torch.Tensor) -> np.ndarray:
     """H x W class indices -> H x W x 3 uint8 picture in MASK_PALETTE colours."""
     palette = np.array(MASK_PALETTE, dtype=np.uint8)
     return palette[mask.clamp(0, len(MASK_PALETTE) - 1).numpy()]
-
-
-def side_by_side(runs: dict[str, SegmentationRun]) -> Iterator[tuple[str, SegRecord]]:
-    """Advance every run one step in turn (each keeps its own seeded order), yielding (label, record)."""
-    streams = {label: run.records() for label, run in runs.items()}
-    while streams:
-        for label in list(streams):
-            record = next(streams[label], None)
-            if record is None:
-                del streams[label]
-            else:
-                yield label, record
 
 
 def fit_to_network(image: torch.Tensor, depth: int) -> tuple[torch.Tensor, str]:

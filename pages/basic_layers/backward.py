@@ -9,6 +9,8 @@ from cnn_core.teaching import conv_backward as back
 from cnn_core.teaching.layer_ops import ConvSettings, PoolSettings, to_display
 from pages.common import links
 from pages.common.errors import friendly_errors
+from pages.common.formulas import formula, show_formula
+from pages.common.charts.palette import readable_gradient
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -19,7 +21,7 @@ def _table(values: torch.Tensor, fmt: str = "{:.3g}", cmap: str = "RdBu"):
     frame = pd.DataFrame((values + 0.0).numpy(), index=[str(i) for i in range(values.shape[0])],
                          columns=[str(j) for j in range(values.shape[1])])
     bound = float(values.abs().max()) or 1.0
-    return frame.style.format(fmt).background_gradient(cmap=cmap, axis=None, vmin=-bound, vmax=bound)
+    return readable_gradient(frame.style.format(fmt), cmap, vmin=-bound, vmax=bound)
 
 
 def _show(column, values: torch.Tensor, caption: str, fmt: str = "{:.3g}") -> None:
@@ -27,7 +29,9 @@ def _show(column, values: torch.Tensor, caption: str, fmt: str = "{:.3g}") -> No
     if max(values.shape) <= TABLE_MAX:
         column.table(_table(values, fmt))
     else:
-        column.image(to_display(values, 320), width="stretch", output_format="PNG")
+        column.image(to_display(values, 320), width="stretch", output_format="PNG",
+                     alt=f"{caption}: a {values.shape[0]} x {values.shape[1]} map, values {float(values.min()):.3g} "
+                         f"to {float(values.max()):.3g}")
 
 
 def _agreement(pairs: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> None:
@@ -69,16 +73,16 @@ def conv_backward_section(gray: torch.Tensor, kernel: torch.Tensor, settings: Co
         s, p, d = settings.stride, settings.padding, settings.dilation
         c1, c2, c3 = ui.columns(3)
         _show(c1, g, f"G = dL/dY, {g.shape[0]} x {g.shape[1]}", "{:.0f}")
-        c2.latex(r"\frac{\partial L}{\partial W_{ij}} = \sum_{r,c} G_{rc}\, X_{rs+id,\; cs+jd}")
+        formula(c2, r"\frac{\partial L}{\partial W_{ij}} = \sum_{r,c} G_{rc}\, X_{rs+id,\; cs+jd}")
         _show(c2, grads.grad_weight, "dL/dW: cross-correlation of the (padded) input with G")
-        c3.latex(r"\frac{\partial L}{\partial b} = \sum_{r,c} G_{rc}" + f" = {grads.grad_bias:.4g}")
+        formula(c3, r"\frac{\partial L}{\partial b} = \sum_{r,c} G_{rc}" + f" = {grads.grad_bias:.4g}")
         c3.caption("The bias was added to every output, so it collects every G.")
         k = kernel.shape[0]
         i = int(c3.number_input("Kernel row i", 0, k - 1, 0, key="bwd_i"))
         j = int(c3.number_input("Kernel column j", 0, k - 1, 0, key="bwd_j"))
         terms, _ = back.weight_grad_terms(gray, settings, g, k, i, j)
         st.code(f"dL/dW[{i},{j}] = {terms}", language=None, wrap_lines=True)
-        st.latex(r"\frac{\partial L}{\partial X} = \operatorname{full\,conv}\big(G \text{ spread by } s, "
+        show_formula(r"\frac{\partial L}{\partial X} = \operatorname{full\,conv}\big(G \text{ spread by } s, "
                  r"\ \mathrm{rot}_{180^\circ}(W) \text{ dilated by } d\big) \text{ with the padding } p \text{ cut off}"
                  + rf"\qquad (s={s},\ d={d},\ p={p})")
         e1, e2, e3 = ui.columns(3)

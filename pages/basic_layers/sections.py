@@ -16,6 +16,8 @@ from pages.common import links
 from pages.basic_layers.backward import conv_backward_section, pool_backward_section
 from pages.common.errors import friendly_errors
 from pages.common.widgets import IMAGE_TYPES as UPLOAD_TYPES, seed_input
+from pages.common.formulas import formula
+from pages.common.charts.palette import readable_gradient
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -45,8 +47,8 @@ def grid(values: torch.Tensor, row_labels=None, col_labels=None, fmt: str = "{:.
                          columns=[str(v) for v in (col_labels or range(cols))])
     if centred:  # a diverging scale symmetric around 0: negative and positive weights read at a glance
         bound = float(values.abs().max()) or 1.0
-        return frame.style.format(fmt).background_gradient(cmap=cmap, axis=None, vmin=-bound, vmax=bound)
-    return frame.style.format(fmt).background_gradient(cmap=cmap, axis=None)
+        return readable_gradient(frame.style.format(fmt), cmap, vmin=-bound, vmax=bound)
+    return readable_gradient(frame.style.format(fmt), cmap)
 
 
 ZOOM_ABOVE = 64  # inputs larger than this get a zoomed view around the window
@@ -114,10 +116,10 @@ def pick_conv_settings() -> ops.ConvSettings:
 def show_output_size(gray: torch.Tensor, k: int, settings: ops.ConvSettings) -> None:
     """The general output-size formula and the same with this image's numbers."""
     f1, f2 = ui.columns(2)
-    f1.latex(ops.OUTPUT_SIZE_GENERAL.split(r"\qquad")[0])
+    formula(f1, ops.OUTPUT_SIZE_GENERAL.split(r"\qquad")[0])
     f1.caption("PyTorch's output size for kernel k, stride s, padding p, dilation d (per dimension).")
-    f2.latex(ops.output_size_latex(gray.shape[0], k, settings.stride, settings.padding, settings.dilation))
-    f2.latex(ops.output_size_latex(gray.shape[1], k, settings.stride, settings.padding, settings.dilation,
+    formula(f2, ops.output_size_latex(gray.shape[0], k, settings.stride, settings.padding, settings.dilation))
+    formula(f2, ops.output_size_latex(gray.shape[1], k, settings.stride, settings.padding, settings.dilation,
                                    symbol="W"))
 
 
@@ -136,16 +138,19 @@ def show_window(gray: torch.Tensor, kernel: torch.Tensor, settings: ops.ConvSett
     left, right = ui.columns(2)
     left.image(ops.to_display(padded, 420, [box], taps), width="stretch", output_format="PNG",
                caption=f"Input {gray.shape[0]} x {gray.shape[1]}" + (f", padded by {p}" if p else "")
-               + f"; the red window feeds output ({row}, {col})")
+               + f"; the red window feeds output ({row}, {col})", alt=(f"Input {gray.shape[0]} x {gray.shape[1]}" + (f", padded by {p}" if p else "")
+               + f"; the red window feeds output ({row}, {col})"))
     right.image(ops.to_display(feature_map, 420, [(row, col, row, col)]), width="stretch", output_format="PNG",
                 caption=f"Output feature map {h_out} x {w_out} (values {feature_map.min():.3g} to "
-                        f"{feature_map.max():.3g}, shown min-max normalized)")
+                        f"{feature_map.max():.3g}, shown min-max normalized)", alt=(f"Output feature map {h_out} x {w_out} (values {feature_map.min():.3g} to "
+                        f"{feature_map.max():.3g}, shown min-max normalized)"))
     if max(padded.shape) > ZOOM_ABOVE:  # at working size 256 the window is a dot: show it up close too
         crop, moved, moved_taps, (r0, c0) = zoom_on_window(padded, box, taps)
         z1, z2 = ui.columns([1, 1])
         z1.image(ops.to_display(crop, 280, [moved], moved_taps), width="stretch", output_format="PNG",
                  caption=f"Zoom: input rows {r0 - p}..{r0 - p + crop.shape[0] - 1}, columns "
-                         f"{c0 - p}..{c0 - p + crop.shape[1] - 1} around the window")
+                         f"{c0 - p}..{c0 - p + crop.shape[1] - 1} around the window", alt=(f"Zoom: input rows {r0 - p}..{r0 - p + crop.shape[0] - 1}, columns "
+                         f"{c0 - p}..{c0 - p + crop.shape[1] - 1} around the window"))
         z2.caption(f"The input has {max(padded.shape)} px on its longest side, so the {kernel.shape[0]} x "
                    f"{kernel.shape[0]} window is small in the full view; the zoom shows it with "
                    f"{ZOOM_MARGIN} pixels around it.")
@@ -230,8 +235,8 @@ def pooling_tab() -> None:
         averaged = ops.pool(fmap, "avg", settings)
         k, s, p, d = settings.kernel_size, settings.stride, settings.padding, settings.dilation
         l1, l2 = ui.columns(2)
-        l1.latex(ops.output_size_latex(size, k, s, p, d, settings.ceil_mode, symbol="H^{max}"))
-        l2.latex(ops.output_size_latex(size, k, s, p, 1, settings.ceil_mode, symbol="H^{avg}"))
+        formula(l1, ops.output_size_latex(size, k, s, p, d, settings.ceil_mode, symbol="H^{max}"))
+        formula(l2, ops.output_size_latex(size, k, s, p, 1, settings.ceil_mode, symbol="H^{avg}"))
         counts = ops.win_counts(maxed, (size, size)).numpy()
         q1, q2, q3 = ui.columns([1.2, 1.2, 1])
         q1.caption(f"Input {size} x {size}: orange = won a max (darker = won several windows)")

@@ -1,4 +1,8 @@
-"""Shared, read-only resources (cached once per process) and per-session state."""
+"""Shared, read-only resources (cached once per process) and per-session state.
+
+Data that can be loaded again (a dataset) may sit in st.cache_resource, which a client's clear empties;
+what costs training to rebuild (finished runs) is a ProcessSingleton that no client can reset.
+"""
 from __future__ import annotations
 
 import threading
@@ -8,6 +12,7 @@ import streamlit as st
 import torch
 
 from cnn_core import Dataset, load_dataset
+from pages.common.live.singleton import ProcessSingleton, guard_client_cache_clear
 
 RECORD_BYTES = 400  # about what one frozen Record costs in memory (a dataclass of 13 fields)
 
@@ -61,7 +66,10 @@ class FinishedRuns:
                 self._sizes.pop(old, None)
 
 
-@st.cache_resource
-def finished_runs() -> FinishedRuns:
+def _new_finished_runs() -> FinishedRuns:
     """The process-wide cache of finished runs: identical configs are never trained twice."""
     return FinishedRuns()
+
+
+finished_runs = ProcessSingleton(_new_finished_runs)  # finished_runs() -> the one FinishedRuns of this process
+guard_client_cache_clear()

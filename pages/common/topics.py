@@ -22,7 +22,7 @@ from pathlib import Path
 PAGES_DIR = Path(__file__).resolve().parent.parent
 
 # The sidebar's sections in the lecture's order; a section with no existing page is not shown.
-SECTIONS: tuple[str, ...] = ("Foundations", "Inside a CNN", "Training", "Vision tasks", "Classroom")
+SECTIONS: tuple[str, ...] = ("Lessons", "Foundations", "Inside a CNN", "Training", "Vision tasks", "Classroom")
 
 HOME_TITLE = "Home"
 HOME_ICON = "🏠"
@@ -45,6 +45,9 @@ class Topic:
 
 
 TOPICS: tuple[Topic, ...] = (
+    Topic(file="13_Lessons.py", section="Lessons", title="Lessons", icon="📝",
+          lecture="Exercises for every section of the lecture: predict, run, check",
+          blurb="Your progress section by section; each exercise opens on its topic page with its setup."),
     Topic(file="1_From_ANNs_to_CNNs.py", section="Foundations", title="From ANNs to CNNs", icon="🧠",
           lecture="From ANNs to CNNs",
           blurb="Why fully-connected nets don't scale to images: parameter counts and a shifted-digit experiment."),

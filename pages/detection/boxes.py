@@ -13,7 +13,8 @@ from cnn_core.vision.detect_train import cached_scenes, detect
 from cnn_core.vision.heads import VisionNet
 from cnn_core.vision.scenes import SceneConfig, Scenes
 from pages.common import links
-from pages.detection.heads_and_scenes import draw_boxes
+from pages.common.wording import plural
+from pages.detection.heads_and_scenes import color_key, digit_colors, draw_boxes
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -31,7 +32,8 @@ def iou_section() -> None:
     lt, rb = torch.maximum(boxes[0, :2], boxes[1, :2]), torch.minimum(boxes[0, 2:], boxes[1, 2:])
     inter = float((rb - lt).clamp_min(0).prod())
     left, right = ui.columns([1, 1])
-    left.image(draw_boxes(torch.zeros(64, 64), boxes, ["A", "B"], scale=5), width="stretch")
+    left.image(draw_boxes(torch.zeros(64, 64), boxes, ["A", "B"], scale=5), width="stretch",
+               alt=f"boxes A {boxes[0].int().tolist()} and B {boxes[1].int().tolist()} on a 64 x 64 canvas")
     if (area == 0).any():
         right.warning("A box of zero area has no IoU with anything (torchvision's box_iou gives 0 or NaN): "
                       "widen it.")
@@ -63,10 +65,12 @@ def anchors_section(scenes: Scenes) -> None:
     per_cell = len(sizes) * len(ratios)
     centre = anchors[27 * per_cell:28 * per_cell]  # cell (3, 3): anchors are stored cell by cell
     left.image(draw_boxes(scenes.images[int(index), 0], centre, scale=5), width="stretch",
-               caption=f"the {len(sizes) * len(ratios)} anchors of one cell ({len(anchors)} on the 8 x 8 grid)")
+               caption=f"{plural(per_cell, 'anchor')} of one cell ({len(anchors)} on the 8 x 8 grid); the colours "
+                       "only tell them apart", alt=(f"{plural(per_cell, 'anchor')} of one cell ({len(anchors)} on the 8 x 8 grid); the colours "
+                       "only tell them apart"))
     right.image(draw_boxes(scenes.images[int(index), 0], torch.cat([gt, picked]), scale=5,
                            colors=["#ffffff"] * len(gt) + ["#3cb44b"] * len(picked), width=1), width="stretch",
-                caption=f"white: ground truth; green: {len(picked)} matched anchors")
+                caption=f"white: ground truth; green: {plural(len(picked), 'matched anchor')}", alt=f"white: ground truth; green: {plural(len(picked), 'matched anchor')}")
     if len(gt):
         table = pd.DataFrame({"object": range(len(gt)), "digit": scenes.labels[int(index)].tolist(),
                               "matched anchors": [(matched == g).sum().item() for g in range(len(gt))],
@@ -106,17 +110,23 @@ def scores_to_boxes_section(model: VisionNet | None) -> None:
         raw = detect(model, scenes.images, score_threshold=0.0, nms_iou=None)
     c = ui.columns(3)
     conf = c[0].slider("Confidence threshold", 0.0, 1.0, 0.3, 0.01, key="nms_conf")
-    nms_iou = c[1].slider("NMS IoU threshold", 0.0, 1.0, 0.5, 0.05, key="nms_iou")
+    nms_iou = c[1].slider("NMS IoU threshold", 0.0, 1.0, 0.5, 0.05, key="nms_iou",
+                          help="A box is removed when it overlaps a higher-scoring box of its class by *more* than "
+                               "this IoU. At 1 nothing is removed (even exact duplicates have IoU = 1, not more); "
+                               "at 0 every overlapping box goes.")
     index = int(c[2].number_input("Scene ", 0, len(scenes) - 1, 0, key="nms_scene"))
     shown = raw[index]
     before = postprocess(shown.boxes, shown.scores, shown.labels, conf, None, 64)
     after = postprocess(shown.boxes, shown.scores, shown.labels, conf, nms_iou, 64)
     left, right = ui.columns(2)
     names = lambda d: [f"{int(l)} {s:.2f}" for l, s in zip(d.labels, d.scores.tolist())]  # noqa: E731
-    left.image(draw_boxes(scenes.images[index, 0], before.boxes[:40], names(before)[:40], scale=5, width=1),
-               caption=f"{len(before)} boxes above the threshold", width="stretch")
-    right.image(draw_boxes(scenes.images[index, 0], after.boxes, names(after), scale=5), width="stretch",
-                caption=f"{len(after)} kept after NMS (ground truth: {len(scenes.boxes[index])} digits)")
+    left.image(draw_boxes(scenes.images[index, 0], before.boxes[:40], names(before)[:40], scale=5, width=1,
+                          colors=digit_colors(before.labels[:40])),
+               caption=f"{plural(len(before), 'box', 'boxes')} above the threshold", alt=f"{plural(len(before), 'box', 'boxes')} above the threshold", width="stretch")
+    right.image(draw_boxes(scenes.images[index, 0], after.boxes, names(after), scale=5,
+                           colors=digit_colors(after.labels)), width="stretch",
+                caption=f"{len(after)} kept after NMS (ground truth: {plural(len(scenes.boxes[index]), 'digit')})", alt=f"{len(after)} kept after NMS (ground truth: {plural(len(scenes.boxes[index]), 'digit')})")
+    color_key("Each box's label is its predicted digit and score; its colour is the digit")
     if conf >= 1.0:
         st.caption("A threshold of 1 keeps only perfectly sure boxes: usually none.")
     st.divider()
@@ -148,5 +158,6 @@ def precision_recall(scenes: Scenes, raw: list[Detections], conf: float, nms_iou
                                                     tooltip=["score", "precision", "recall"])
              + base.mark_line(interpolate="step-after").encode(y="precision (monotone)"))
     st.altair_chart(chart.properties(height=260), width="stretch")
-    st.caption(f"{curve.num_gt} true digit-{digit} boxes; AP = mean of the monotone precision at 101 recall "
-               "points (COCO's rule; tested against torchmetrics / pycocotools).")
+    st.caption(f"{plural(curve.num_gt, f'true digit-{digit} box', f'true digit-{digit} boxes')}; AP = mean of the "
+               "monotone precision at the 101 recall points 0, 0.01, ..., 1 (COCO's rule; tested against "
+               "pycocotools' COCOeval).")

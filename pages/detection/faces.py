@@ -14,6 +14,7 @@ from cnn_core.training.zoo import WeightsUnavailable
 from cnn_core.vision import pretrained
 from cnn_core.vision.mtcnn import WeightsMissing, detect_faces, load_nets
 from pages.common import links
+from pages.common.wording import plural
 from pages.detection.heads_and_scenes import draw_boxes
 from pages.common.widgets import IMAGE_TYPES
 
@@ -75,7 +76,8 @@ def mtcnn_section() -> None:
         prob = result.pnet_maps[level]
         heat = Image.fromarray((prob.numpy() * 255).astype(np.uint8)).resize(photo.size, Image.NEAREST)
         left.image(heat, caption=f"P-Net face probability at scale {result.scales[level]:.3f}: a {tuple(prob.shape)} "
-                   f"map = one 12 x 12 window per cell", width="stretch")
+                   f"map = one 12 x 12 window per cell", alt=(f"P-Net face probability at scale {result.scales[level]:.3f}: a {tuple(prob.shape)} "
+                   f"map = one 12 x 12 window per cell"), width="stretch")
     stage_names = [s.name for s in result.stages]
     stage = right.selectbox("Boxes at stage", stage_names, len(stage_names) - 1, key="mt_stage")
     chosen = result.stages[stage_names.index(stage)]
@@ -84,7 +86,10 @@ def mtcnn_section() -> None:
         pen = ImageDraw.Draw(drawn)
         for x, y in result.landmarks.reshape(-1, 2).tolist():
             pen.ellipse([x - 3, y - 3, x + 3, y + 3], fill="#ffe119")
-    right.image(drawn, caption=f"{len(chosen.scores)} boxes: {chosen.note}", width="stretch")
+    right.image(drawn, caption=f"{plural(len(chosen.scores), 'box', 'boxes')} (green"
+                + (", yellow dots: eyes, nose and mouth corners" if stage == "Faces" else "") + f"): {chosen.note}", alt=(f"{plural(len(chosen.scores), 'box', 'boxes')} (green"
+                + (", yellow dots: eyes, nose and mouth corners" if stage == "Faces" else "") + f"): {chosen.note}"),
+                width="stretch")
     st.dataframe(pd.DataFrame([{name: len(s.scores) for name, s in zip(stage_names, result.stages)}]),
                  hide_index=True)
     if len(result.faces.scores) == 0:
@@ -125,4 +130,5 @@ def torchvision_section() -> None:
     x = torch.from_numpy(np.asarray(photo, dtype=np.float32) / 255).permute(2, 0, 1)
     dets = pretrained.run_detector(model, x, conf)
     names = [f"{classes[int(k)]} {s:.2f}" for k, s in zip(dets.labels, dets.scores.tolist())]
-    st.image(draw_boxes(photo, dets.boxes, names, scale=1), caption=f"{len(dets)} objects", width="stretch")
+    st.image(draw_boxes(photo, dets.boxes, names, scale=1), caption=f"{plural(len(dets), 'object')}: label = COCO class and score; the colours only tell the boxes apart", alt=f"{plural(len(dets), 'object')}: label = COCO class and score; the colours only tell the boxes apart",
+             width="stretch")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from cnn_core.errors import PlaygroundError
 from cnn_core.vision.detect_train import cached_scenes
@@ -13,6 +13,7 @@ from cnn_core.vision.heads import HEADS, BackboneConfig, VisionNet, output_meani
 from cnn_core.vision.scenes import SceneConfig
 from cnn_core.vision.sliding import compare_costs, fcn_scores, fully_convolutional, pad_scene
 from pages.common import links
+from pages.common.wording import plural
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -21,23 +22,56 @@ COLORS = ["#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46
 MASK_COLORS = np.array([[0, 0, 0]] + [[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in COLORS], dtype=np.uint8)
 
 
+def label_font(image_width: int) -> ImageFont.FreeTypeFont:
+    """A label font 12 px or more once the image is shown in a page column (a 256 px scene shrinks to ~215 px)."""
+    return ImageFont.load_default(size=max(15, round(image_width / 36)))
+
+
 def draw_boxes(image: torch.Tensor | np.ndarray | Image.Image, boxes: torch.Tensor, labels: list[str] | None = None,
                scale: int = 4, colors: list[str] | None = None, width: int = 2) -> Image.Image:
-    """An image (H x W in [0, 1], or a PIL image) enlarged `scale` times with xyxy boxes and their labels."""
+    """An image (H x W in [0, 1], or a PIL image) enlarged `scale` times with xyxy boxes and their labels.
+
+    A label sits on a tag of its box's colour (dark text on light colours), so it stays readable on any image.
+    """
     if isinstance(image, Image.Image):
         canvas = image.convert("RGB")
     else:
         pixels = (np.asarray(image, dtype=np.float32).clip(0, 1) * 255).astype(np.uint8)
         canvas = Image.fromarray(pixels).convert("RGB")
     canvas = canvas.resize((canvas.width * scale, canvas.height * scale), Image.NEAREST)
-    pen = ImageDraw.Draw(canvas)
+    pen, font = ImageDraw.Draw(canvas), label_font(canvas.width)
     for k, box in enumerate(boxes.tolist()):
         color = (colors or COLORS)[k % len(colors or COLORS)]
         x1, y1, x2, y2 = (v * scale for v in box)
         pen.rectangle([x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)], outline=color, width=width)
         if labels:
-            pen.text((x1 + 2, y1 + 1), labels[k], fill=color)
+            left, top, right, bottom = pen.textbbox((0, 0), labels[k], font=font)
+            tag_h = bottom + 3
+            y = y1 - tag_h if y1 - tag_h >= 0 else y1  # above the box, or inside it at the image's top edge
+            x = min(max(x1, 0), max(0, canvas.width - right - 4))
+            pen.rectangle([x, y, x + right + 4, y + tag_h], fill=color)
+            pen.text((x + 2, y + 1), labels[k], fill=text_color(color), font=font)
     return canvas
+
+
+def text_color(hex_color: str) -> str:
+    """Black on a light colour, white on a dark one (by the colour's luminance)."""
+    r, g, b = (int(hex_color[i:i + 2], 16) for i in (1, 3, 5))
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+
+
+def digit_colors(digits) -> list[str]:
+    """One colour per box by its digit (the same colours as the masks)."""
+    return [COLORS[int(d) % len(COLORS)] for d in digits]
+
+
+def color_key(what: str) -> None:
+    """A legend under box pictures: the colour of each digit."""
+    chips = "".join(f'<span style="display:inline-block;margin-right:.6em;white-space:nowrap">'
+                    f'<span style="display:inline-block;width:.9em;height:.9em;background:{c};'
+                    f'border:1px solid #888;vertical-align:middle;margin-right:.25em"></span>{d}</span>'
+                    for d, c in enumerate(COLORS))
+    st.html(f'<div style="font-size:0.875rem;color:#555">{what}: {chips}</div>')
 
 
 def mask_image(mask: torch.Tensor, scale: int = 4) -> Image.Image:
@@ -73,9 +107,11 @@ def scenes_section() -> None:
     for i in range(len(scenes)):
         names = [str(int(k)) for k in scenes.labels[i]]
         with columns[i % 4]:
-            st.image(draw_boxes(scenes.images[i, 0], scenes.boxes[i], names), caption=f"scene {i}: "
-                     f"{len(names)} digit(s)" if names else f"scene {i}: no objects", width="stretch")
-            st.image(mask_image(scenes.masks[i]), caption="mask (colour = digit)", width="stretch")
+            st.image(draw_boxes(scenes.images[i, 0], scenes.boxes[i], names, colors=digit_colors(names)),
+                     caption=f"scene {i}: {plural(len(names), 'digit')}" if names else f"scene {i}: no objects", alt=f"scene {i}: {plural(len(names), 'digit')}" if names else f"scene {i}: no objects",
+                     width="stretch")
+            st.image(mask_image(scenes.masks[i]), caption="mask (colour = digit)", alt="mask (colour = digit)", width="stretch")
+    color_key("Box, label and mask colour = the digit")
     first = pd.DataFrame(scenes.boxes[0].int().numpy(), columns=["x1", "y1", "x2", "y2"])
     first.insert(0, "digit", scenes.labels[0].numpy())
     st.caption("Scene 0's targets (x2, y2 exclusive: the box covers columns x1 .. x2-1):")
@@ -116,7 +152,8 @@ def heads_section(trained: VisionNet | None) -> None:
     left, right = ui.columns([1, 2])
     cell = torch.tensor([[j * 8.0, i * 8.0, j * 8.0 + 8, i * 8.0 + 8]])
     left.image(draw_boxes(scene[0, 0], cell, ["cell"]), caption=f"cell ({i}, {j}) = pixels "
-               f"{j * 8}..{j * 8 + 7} x {i * 8}..{i * 8 + 7}", width="stretch")
+               f"{j * 8}..{j * 8 + 7} x {i * 8}..{i * 8 + 7}", alt=(f"cell ({i}, {j}) = pixels "
+               f"{j * 8}..{j * 8 + 7} x {i * 8}..{i * 8 + 7}"), width="stretch")
     right.dataframe(pd.DataFrame({"number": names, "raw value": out.numpy().round(3)}), hide_index=True, height=300)
 
 
@@ -156,10 +193,17 @@ def sliding_section() -> None:
         probs = fcn_scores(fully_convolutional(model.model), x).softmax(0)  # 10 x rows x cols
     best, digit = probs.max(0)
     left, right = ui.columns(2)
-    left.image(draw_boxes(scene[0, 0], torch.zeros(0, 4), scale=max(1, 384 // size)), caption="scene", width="stretch")
+    left.image(draw_boxes(scene[0, 0], torch.zeros(0, 4), scale=max(1, 384 // size)), caption="scene", alt="scene", width="stretch")
     heat = Image.fromarray((best.numpy() * 255).astype(np.uint8)).resize((384, 384), Image.NEAREST)
     right.image(heat, caption=f"score map {tuple(best.shape)}: the top class probability of every window (bright = "
-                "sure)", width="stretch")
+                "sure)", alt=(f"score map {tuple(best.shape)}: the top class probability of every window (bright = "
+                "sure)"), width="stretch")
     confident = (best > 0.99).nonzero().tolist()[:12]
     st.caption("Windows with a top probability > 0.99: " + (", ".join(f"({r}, {c}) -> {int(digit[r, c])}"
                                                                       for r, c in confident) or "none"))
+    st.info("**Bright is not \"a digit is here\".** LeNet-5 has ten classes and no *background* class: its "
+            "softmax shares 100 % among the ten digits in every window, empty background included (in this scene "
+            f"the least sure window still gives its top digit {float(best.min()):.0%}, and half of the windows "
+            f"score above {float(best.median()):.0%}). A bright cell means sure *which* digit, not sure *that* "
+            "a digit is there. A detector needs a way to say *nothing here*: an objectness score (YOLO, and this "
+            "page's detector) or an extra background class (Faster R-CNN).", icon="💡")

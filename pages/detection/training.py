@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from cnn_core.data.images import load_image
-from cnn_core.errors import CheckpointError, ImageError, InvalidConfig
+from cnn_core.errors import BudgetExceeded, CheckpointError, ImageError, InvalidConfig
 from cnn_core.vision.detect_train import DetectConfig, DetectionRun, detect, load_detector
 from pages.common import links
 from pages.detection.heads_and_scenes import draw_boxes
@@ -75,7 +75,7 @@ def predictions(box: object, run: DetectionRun) -> None:
     cols = area.columns(FIXED_VAL)
     for i, d in enumerate(dets):
         cols[i].image(draw_boxes(run.val.images[i, 0], d.boxes, [str(int(k)) for k in d.labels], scale=3),
-                      caption=f"val {i}: {len(d)} found / {len(run.val.boxes[i])}", width="stretch")
+                      caption=f"val {i}: {len(d)} found / {len(run.val.boxes[i])}", alt=f"val {i}: {len(d)} found / {len(run.val.boxes[i])}", width="stretch")
 
 
 def train_section() -> None:
@@ -93,7 +93,7 @@ def train_section() -> None:
     if start:
         try:
             run = DetectionRun(config)
-        except InvalidConfig as exc:
+        except (InvalidConfig, BudgetExceeded) as exc:
             st.error(str(exc))
             return
         st.session_state[RUN] = run
@@ -158,4 +158,5 @@ def own_image_section(model: torch.nn.Module | None) -> None:
     dets = detect(model, x, score_threshold=conf)[0]
     st.image(draw_boxes(x[0, 0], dets.boxes, [f"{int(k)} {s:.2f}" for k, s in zip(dets.labels, dets.scores.tolist())],
                         scale=max(1, 512 // max(h, w))), caption=f"{w} x {h} input: {len(dets)} digit(s) found"
-             if len(dets) else f"{w} x {h} input: no digits found at this threshold")
+             if len(dets) else f"{w} x {h} input: no digits found at this threshold", alt=(f"{w} x {h} input: {len(dets)} digit(s) found"
+             if len(dets) else f"{w} x {h} input: no digits found at this threshold"))

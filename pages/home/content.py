@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 import sys
 
 import streamlit as st
 
-from cnn_core import DATASETS
-from pages.common.classroom.teacher import show_pin_on_home
 from pages.common.topics import topics_by_section
 
 
@@ -41,9 +40,9 @@ def show_device_and_data() -> None:
     left.metric("Device in use", device)
     left.caption(f"{detail}. CUDA is used when available, else the CPU. Every experiment takes a seed: "
                  "the same seed gives the same curves on the CPU.")
-    offline = [f"`{key}`" for key, spec in DATASETS.items() if spec.offline]
     right.metric("Default dataset", "MNIST 5k (embedded)")
-    right.caption(f"Works offline: {', '.join(offline)}. Fashion-MNIST is read from a local folder when "
+    # no dataset registry here: it imports numpy, and the home page should cost what Streamlit's own demo costs
+    right.caption("MNIST 5k ships with pip and works offline. Fashion-MNIST is read from a local folder when "
                   "present; full MNIST and CIFAR-10 are downloaded by torchvision when online. "
                   f"PyTorch {importlib.metadata.version('torch')}.")
 
@@ -58,9 +57,17 @@ def show_topic_links() -> None:
                 st.caption(topic.blurb)
 
 
+def show_teacher_pin() -> None:
+    """The teacher's pinned note, if any: only a server with a teacher token has pins (and opens the database)."""
+    if not os.environ.get("CNN_PLAYGROUND_TEACHER_TOKEN"):
+        return  # no teacher controls, so no pin: the home page then imports no database library
+    from pages.common.classroom.teacher import show_pin_on_home
+    show_pin_on_home()
+
+
 def show_home() -> None:
     """The whole home page (an ``st.Page`` callable in playground.py)."""
     show_intro()
-    show_pin_on_home()  # the teacher's pinned lesson link, if any (pages/common/classroom/teacher.py)
+    show_teacher_pin()
     show_device_and_data()
     show_topic_links()

@@ -13,11 +13,15 @@ from cnn_core.data.drawing import EmptyCanvas, drawing_warning, prepare_drawing
 from cnn_core.data.preprocess import InputSpec, Prepared
 from cnn_core.training.digit_models import EXTRA_VISION_MODELS
 from pages.common import links
+from pages.common.links.params import initial
 from pages.common.errors import friendly_errors
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 DRAW_SOURCE = "Draw a digit"
+PHOTO_SOURCE = "Sample photo"
+DIGIT_SOURCES = ("Test digit", DRAW_SOURCE)
+DIGIT_MODEL, PHOTO_MODEL = "lenet5-mnist", "efficientnet-lite0"  # keys of cnn_core's VISION_MODELS
 CANVAS_SIDE = 280
 DRAW_HINT = ("✏️ Draw a digit on the canvas (mouse, pen or finger): the prediction appears when you lift it. "
              "A digit as tall as the canvas, centred, works best.")
@@ -39,6 +43,38 @@ def remember(key: str) -> None:
 def keep(key: str) -> None:
     """Store the widget's current value where `remember` finds it on the next visit."""
     st.session_state[f"_kept_{key}"] = st.session_state.get(key)
+
+
+def network_chosen(model_key: str = "lv_model") -> bool:
+    """Whether the student chose the network: in the Network box this session, or in the link they opened."""
+    if model_key not in st.session_state:  # before the Network box's first draw: the link is all there is
+        return initial(model_key) is not None
+    return f"_kept_{model_key}" in st.session_state or links.from_link(model_key)
+
+
+def model_for_source(source: str | None, model_key: str = "lv_model") -> None:
+    """Start a digit source on LeNet-5 and a photo on EfficientNet-Lite0, unless the student chose the network.
+
+    An ImageNet network shown a drawn 7 answers "plunger" and a student blames their drawing.
+    """
+    if network_chosen(model_key):
+        return
+    if source in DIGIT_SOURCES:
+        st.session_state[model_key] = DIGIT_MODEL
+    elif source == PHOTO_SOURCE and st.session_state.get(model_key) == DIGIT_MODEL:
+        st.session_state[model_key] = PHOTO_MODEL
+
+
+def source_changed(source_key: str = "lv_source") -> None:
+    """on_change of the image source: the network follows it (see model_for_source)."""
+    model_for_source(st.session_state.get(source_key))
+
+
+def start_on_linked_source(source_key: str = "lv_source", model_key: str = "lv_model") -> None:
+    """Before the Network box's first draw: a link that opens on a digit source starts on the digit model."""
+    if model_key not in st.session_state and f"_kept_{model_key}" not in st.session_state:
+        linked = initial(source_key)
+        model_for_source(linked if isinstance(linked, str) else None, model_key)
 
 
 def digit_canvas(key: str = "lv_canvas") -> np.ndarray | None:

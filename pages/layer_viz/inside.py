@@ -13,6 +13,7 @@ from cnn_core.inspect import receptive_field as rf
 from cnn_core.inspect.feature_maps import tile_grid
 from cnn_core.inspect.feature_vis import ChannelPicture, FeatureVisConfig, visualize_channels
 from pages.common import links
+from pages.common.wording import plural
 from pages.common.errors import friendly_errors
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
@@ -81,11 +82,13 @@ def erf_tab(vm, ready, input_key: str) -> None:
             side = unit.theoretical.size[0]
             column.image(rf.field_picture(ready.view, unit), width="stretch",
                          caption=f"{'trained' if trained else 'untrained (same layers, random weights)'}: "
-                                 f"{layer} unit (ch {channel}, {row}, {col}) of {channels} x {height} x {width}")
+                                 f"{layer} unit (ch {channel}, {row}, {col}) of {channels} x {height} x {width}", alt=(f"{'trained' if trained else 'untrained (same layers, random weights)'}: "
+                                 f"{layer} unit (ch {channel}, {row}, {col}) of {channels} x {height} x {width}"))
             column.markdown(f"90 % of the gradient lies within **{unit.effective_side(0.9)} px** "
                             f"(theoretical field {side} x {side} px)")
-        st.caption(f"One backward pass per unit ({unit.seconds * 1000:.0f} ms here). The gradient is exactly zero "
-                   "outside the square: a unit cannot see beyond its receptive field.")
+        st.caption(f"One backward pass per unit ({unit.seconds * 1000:.0f} ms here). The square is followed along "
+                   "every path of the network (shortcuts included), so the gradient is exactly zero outside it: a "
+                   "unit cannot see beyond its receptive field.")
 
 
 class PictureCache:
@@ -153,7 +156,7 @@ def feature_vis_tab(vm) -> None:
               else FeatureVisConfig(steps=128, seed=seed))
     cache = picture_cache()
     ready = all(cache.get((vm.key, layer, c, seed, config)) is not None for c in channels)
-    if big and not ready and not st.button(f"Optimize {len(channels)} inputs ({FAST_SIDE} x {FAST_SIDE} px, "
+    if big and not ready and not st.button(f"Optimize {plural(len(channels), 'input')} ({FAST_SIDE} x {FAST_SIDE} px, "
                                            "about 5-15 s)", key="fv_run", type="primary"):
         st.caption("A large network takes seconds per grid: pictures are kept for every (layer, channel, seed).")
         return
@@ -161,11 +164,23 @@ def feature_vis_tab(vm) -> None:
         start = time.perf_counter()
         pictures = channel_pictures(vm, layer, channels, config)
         seconds = time.perf_counter() - start
-        st.image(tile_grid([p.image for p in pictures], [f"ch {p.channel}: {p.activation:.2f}" for p in pictures],
+        # A best mean activation <= 0: ascent found no input this channel responds to (its ReLU would stay 0).
+        silent = [p.channel for p in pictures if p.activation <= 0]
+        labels = [f"ch {p.channel}: {p.activation:.2f}" + (" (never fires)" if p.activation <= 0 else "")
+                  for p in pictures]
+        st.image(tile_grid([p.image for p in pictures], labels,
                            tile=160 if len(pictures) > 1 else 240, columns=3), width=520,
                  caption=f"{layer}, channels {channels[0]}-{channels[-1]} of {out_channels}: the optimized input of "
                          "each, labelled with the channel's mean activation on it "
-                         f"({config.steps} steps; {seconds:.1f} s, cached per layer, channel and seed)")
+                         f"({config.steps} steps; {seconds:.1f} s, cached per layer, channel and seed)", alt=(f"{layer}, channels {channels[0]}-{channels[-1]} of {out_channels}: the optimized input of "
+                         "each, labelled with the channel's mean activation on it "
+                         f"({config.steps} steps; {seconds:.1f} s, cached per layer, channel and seed)"))
+        if silent:
+            st.warning(f"Channel{'s' if len(silent) > 1 else ''} {', '.join(map(str, silent))}: the best mean "
+                       "activation gradient ascent could reach is 0 or below, so no input makes "
+                       f"{'these channels' if len(silent) > 1 else 'this channel'} fire. The picture is not "
+                       "something the filter learned to look for: it is the starting noise pushed toward "
+                       "\"less negative\" (a dead or always-negative channel).", icon="⚠️")
         start_mean = sum(p.start_activation for p in pictures) / len(pictures)
         st.caption(f"On the starting noise the same channels averaged {start_mean:.2f}. Early layers want edges and "
                    "stripes at one orientation; deeper layers want larger strokes and parts of digits or objects.")

@@ -15,6 +15,7 @@ from pages.common import links
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.layer_viz.inside import erf_tab, feature_vis_tab
+from pages.common.formulas import show_formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -49,11 +50,11 @@ def show_one_channel(layer, key: str, vm, ready, scale: str, cmap: str) -> None:
     pick = ui.selectbox("Channel", [int(c) for c in layer.order], key=f"lv_channel_{vm.key}_{key}",
                         format_func=lambda c: f"ch {c} (mean |a| = {layer.strength[c]:.3f})")
     a, b, c = ui.columns(3)
-    a.image(enlarge(ready.view, 320), caption="network input", width="stretch")
-    b.image(act.channel_image(layer, pick, scale=scale, cmap=cmap), caption=f"{key}, channel {pick}",
+    a.image(enlarge(ready.view, 320), caption="network input", alt="network input", width="stretch")
+    b.image(act.channel_image(layer, pick, scale=scale, cmap=cmap), caption=f"{key}, channel {pick}", alt=f"{key}, channel {pick}",
             width="stretch")
     own = layer.maps[pick].astype("float32")
-    c.image(attr.overlay(ready.view, own - own.min(), 0.55, cmap, size=320), caption="the map over the input",
+    c.image(attr.overlay(ready.view, own - own.min(), 0.55, cmap, size=320), caption="the map over the input", alt="the map over the input",
             width="stretch")
 
 
@@ -73,7 +74,8 @@ def feature_maps_tab(result, vm, ready) -> None:
     cmap = c4.selectbox("Colormap", ["viridis", "magma", "gray", "coolwarm"], key="lv_cmap")
     grid = act.feature_grid(layer, act.strongest_channels(layer, count), scale, cmap)
     st.image(grid, caption=f"{layer.label}: {count} of {layer.shape[0]} channels, strongest first "
-                           f"(values {layer.min:.2f} … {layer.max:.2f})")
+                           f"(values {layer.min:.2f} … {layer.max:.2f})", alt=(f"{layer.label}: {count} of {layer.shape[0]} channels, strongest first "
+                           f"(values {layer.min:.2f} … {layer.max:.2f})"))
     tile = 96 if layer.shape[0] <= 256 else 48
     st.download_button(f"⬇️ Download all {layer.shape[0]} channels as a PNG grid",  # drawn only when clicked
                        lambda: act.png_bytes(act.feature_grid(layer, None, scale, cmap, tile=tile)),
@@ -94,7 +96,7 @@ def all_layers_tab(result, vm) -> None:
     st.caption("The strongest channel of each layer, from the input side to the output side, each on its own "
                "colour scale: the maps shrink while their number grows and what they respond to gets more abstract."
                + (f" (First 64 of {len(strip_keys)} layers.)" if len(strip_keys) > 64 else ""))
-    st.image([img for img, _ in strip], caption=[cap for _, cap in strip], width=120)
+    st.image([img for img, _ in strip], caption=[cap for _, cap in strip], alt=[cap for _, cap in strip], width=120)
 
 
 def show_deeper_filters(convs: list, vm) -> None:
@@ -108,14 +110,17 @@ def show_deeper_filters(convs: list, vm) -> None:
     kh, kw = conv.kernel_size
     if conv.groups == conv.in_channels > 1:
         st.image(act.depthwise_filters(conv), caption=f"{conv_name} is depthwise (groups = {conv.groups}): "
-                 f"filter i is one {kh}x{kw} kernel that sees only input channel i (red > 0, blue < 0; first 64 shown)")
+                 f"filter i is one {kh}x{kw} kernel that sees only input channel i (red > 0, blue < 0; first 64 shown)", alt=(f"{conv_name} is depthwise (groups = {conv.groups}): "
+                 f"filter i is one {kh}x{kw} kernel that sees only input channel i (red > 0, blue < 0; first 64 shown)"))
     elif conv.kernel_size == (1, 1):
         st.image(act.pointwise_matrix(conv), caption=f"{conv_name}: a 1x1 convolution is a {conv.out_channels} x "
-                 f"{conv.in_channels} matrix applied at every pixel (rows = output channels; red > 0, blue < 0)")
+                 f"{conv.in_channels} matrix applied at every pixel (rows = output channels; red > 0, blue < 0)", alt=(f"{conv_name}: a 1x1 convolution is a {conv.out_channels} x "
+                 f"{conv.in_channels} matrix applied at every pixel (rows = output channels; red > 0, blue < 0)"))
     else:
         out = ui.number_input("Output channel", 0, conv.out_channels - 1, 0, key=f"lv_out_{vm.key}_{conv_name}")
         st.image(act.kernel_slices(conv, int(out)), caption=f"{conv_name}, output channel {out}: one "
-                 f"{kh}x{kw} kernel per input channel it sees (red > 0, blue < 0)")
+                 f"{kh}x{kw} kernel per input channel it sees (red > 0, blue < 0)", alt=(f"{conv_name}, output channel {out}: one "
+                 f"{kh}x{kw} kernel per input channel it sees (red > 0, blue < 0)"))
 
 
 def filters_tab(vm) -> None:
@@ -129,7 +134,7 @@ def filters_tab(vm) -> None:
     st.markdown(f"**First layer `{first_name}`**: {first.out_channels} filters of {first.in_channels} x "
                 f"{first.kernel_size[0]} x {first.kernel_size[1]}, shown as "
                 f"{'RGB' if first.in_channels == 3 else 'grayscale'} tiles (gray/mid-colour = 0).")
-    st.image(act.first_layer_filters(first))
+    st.image(act.first_layer_filters(first), alt=f"the {first.out_channels} filters of {first_name} as image tiles")
     show_deeper_filters(convs, vm)
 
 
@@ -137,7 +142,7 @@ def attribution_tab(result, vm, ready, image_key: str, input_key: str) -> None:
     """Saliency and Grad-CAM for a chosen class."""
     st.markdown("**Saliency**: how much each input pixel changes the class score $y^c$. **Grad-CAM**: weight "
                 "each feature map $A^k$ of a layer by the average gradient of $y^c$ over it.")
-    st.latex(r"S_{ij} = \max_{\text{colour}}\left|\frac{\partial y^c}{\partial x_{ij}}\right| \qquad "
+    show_formula(r"S_{ij} = \max_{\text{colour}}\left|\frac{\partial y^c}{\partial x_{ij}}\right| \qquad "
              r"\alpha_k^c = \frac{1}{Z}\sum_{i,j}\frac{\partial y^c}{\partial A^k_{ij}} \qquad "
              r"L^c_{\text{Grad-CAM}} = \mathrm{ReLU}\Big(\sum_k \alpha_k^c A^k\Big)")
     k1, k2 = ui.columns(2)
@@ -154,15 +159,15 @@ def attribution_tab(result, vm, ready, image_key: str, input_key: str) -> None:
                                  help="Deep layers: coarse but class-specific; early layers: sharp but generic.")
     sal, cam = attributions(vm.key, input_key, cam_layer, int(cls), vm, ready.tensor)
     a, b, c = ui.columns(3)
-    a.image(attr.heatmap_image(attr.robust_unit(sal)), caption="saliency |∂y/∂x|", width="stretch")
+    a.image(attr.heatmap_image(attr.robust_unit(sal)), caption="saliency |∂y/∂x|", alt="saliency |∂y/∂x|", width="stretch")
     b.image(attr.overlay(ready.view, attr.robust_unit(sal), 0.6, "inferno", size=320),
-            caption="saliency over the input", width="stretch")
+            caption="saliency over the input", alt="saliency over the input", width="stretch")
     if cam is None:
         c.info("Grad-CAM needs a layer with spatial feature maps, and this fully-connected network has none: "
                "only the saliency map applies.", icon="ℹ️")
     else:
         c.image(attr.overlay(ready.view, cam, 0.5, "jet", size=320), width="stretch",
-                caption=f"Grad-CAM for '{result.class_name(int(cls))}' at {cam_layer} ({cam.shape[0]}x{cam.shape[1]})")
+                caption=f"Grad-CAM for '{result.class_name(int(cls))}' at {cam_layer} ({cam.shape[0]}x{cam.shape[1]})", alt=f"Grad-CAM for '{result.class_name(int(cls))}' at {cam_layer} ({cam.shape[0]}x{cam.shape[1]})")
 
 
 def stats_tab(result) -> None:
@@ -178,7 +183,9 @@ def stats_tab(result) -> None:
             x=alt.X("position:Q", title="layer (execution order)"), y=alt.Y(f"{stat}:Q", title=title),
             color=alt.Color("group:N", title="layer kind"), opacity=opacity,
             tooltip=["layer", "type", "output_shape", alt.Tooltip(f"{stat}:Q", format=".3f")]
-        ).add_params(pick).properties(height=220), width="stretch", key=f"lv_stat_{stat}")
+        ).add_params(pick).properties(  # fit the width only: under "fit" a tall legend squeezed the plot
+            height=220, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")),
+            width="stretch", key=f"lv_stat_{stat}")
     number = st.column_config.NumberColumn(format="%.3f")
     st.dataframe(frame.drop(columns="position"), hide_index=True, height=360, width="stretch",
                  column_config={"mean": number, "std": number, "min": number, "max": number,

@@ -12,21 +12,20 @@ from cnn_core.teaching.toy_surfaces import Surface
 
 from pages.common.charts.specs import draw, named
 from pages.common.charts import epoch_metric_data, epoch_metric_view, legend_highlight, step_loss_data, step_loss_view
+from pages.common.charts.palette import color_scale, run_encodings
 
 # ---------------------------------------------------------------- charts of the CNN runs
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")  # one colour per run, max 6
-
 
 def run_colors(labels: Sequence[str]) -> alt.Scale:
-    """The same colour for the same run in every chart, in the order the runs were listed."""
-    labels = list(labels)
-    return alt.Scale(domain=labels, range=[PALETTE[i % len(PALETTE)] for i in range(len(labels))])
+    """The same (Okabe-Ito) colour for the same run in every chart, in the order the runs were listed."""
+    return color_scale(labels)
 
 
-def recolor(chart: alt.Chart, labels: Sequence[str], x: str | None = None) -> alt.Chart:
-    """A foundation chart (colour by 'run') with the page's fixed run colours; `x` = a whole-number x field."""
-    chart = chart.encode(color=alt.Color("run:N", title="run", scale=run_colors(labels)))
+def recolor(chart: alt.Chart, labels: Sequence[str], x: str | None = None, shapes: bool = False) -> alt.Chart:
+    """A foundation chart (colour and dash by 'run') with the page's fixed run colours and dashes;
+    `x` = a whole-number x field; `shapes` = its points also get a shape per run."""
+    chart = chart.encode(**run_encodings("run", labels, shapes=shapes))
     if x is not None:  # steps and epochs are whole numbers: no '1.5' ticks on short runs
         chart = chart.encode(x=alt.X(f"{x}:Q", title=x, axis=alt.Axis(tickMinStep=1, format="d")))
     return chart
@@ -46,14 +45,14 @@ def comparison_loss_view(labels: tuple[str, ...], smoothed: bool, log_scale: boo
     if not marks:
         return chart
     crosses = (alt.Chart(named("diverged")).mark_point(shape="cross", size=220, strokeWidth=3, filled=True)
-               .encode(x="step:Q", y="value:Q", color=alt.Color("run:N", title="run", scale=run_colors(labels)),
+               .encode(x="step:Q", y="value:Q", **run_encodings("run", labels),
                        tooltip=["run:N", "event:N", "step:Q"]))
     return alt.layer(chart, crosses)
 
 
 def comparison_accuracy_view(labels: tuple[str, ...]) -> alt.Chart:
     """Validation accuracy per epoch in the page's run colours (dataset "epochs")."""
-    return recolor(epoch_metric_view(), labels, "epoch")
+    return recolor(epoch_metric_view(), labels, "epoch", shapes=True)
 
 
 def lr_schedule_data(frame: pd.DataFrame) -> pd.DataFrame:
@@ -68,7 +67,7 @@ def lr_schedule_view(labels: tuple[str, ...]) -> alt.Chart:
             .mark_line()
             .encode(x=alt.X("step:Q", title="step"),
                     y=alt.Y("lr:Q", title="learning rate", scale=alt.Scale(type="log")),
-                    color=alt.Color("run:N", title="run", scale=run_colors(labels)),
+                    **run_encodings("run", labels),
                     opacity=opacity,
                     tooltip=["run:N", "step:Q", alt.Tooltip("lr:Q", format=".3g")])
             .add_params(pick).properties(height=220))
@@ -90,21 +89,25 @@ def surface_chart(grid: pd.DataFrame, trajectories: pd.DataFrame, surface: Surfa
             .mark_rect()
             .encode(x=alt.X("x_lo:Q", scale=xs, title="x"), x2="x_hi:Q",
                     y=alt.Y("y_lo:Q", scale=ys, title="y"), y2="y_hi:Q",
-                    color=alt.Color("band:Q", scale=alt.Scale(scheme="greys", reverse=True),
+                    # cividis reads the same to colour-blind eyes; the runs' paths get a white halo below
+                    color=alt.Color("band:Q", scale=alt.Scale(scheme="cividis"),
                                     legend=alt.Legend(title=["log₁₀", "loss"], orient="right", gradientLength=200)),
                     tooltip=[alt.Tooltip("loss:Q", format=".3g")]))
     pick, opacity = legend_highlight("run", dim=0.1)
     paths = trajectories[["run", "step", "x", "y", "loss"]]
-    colors = run_colors(list(dict.fromkeys(trajectories["run"])))
+    runs = list(dict.fromkeys(trajectories["run"]))
+    colors = run_colors(runs)
     base = alt.Chart(paths).encode(
         x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), order="step:Q",
-        color=alt.Color("run:N", title="run", scale=colors,
-                        legend=alt.Legend(orient="bottom", columns=2, labelLimit=400)),
+        **run_encodings("run", runs, legend=alt.Legend(orient="bottom", columns=2, labelLimit=400, symbolStrokeWidth=3)),
         opacity=opacity,
         tooltip=["run", "step", alt.Tooltip("x:Q", format=".4f"), alt.Tooltip("y:Q", format=".4f"),
                  alt.Tooltip("loss:Q", format=".4g")])
+    halo = base.mark_line(strokeWidth=5, clip=True, color="white", opacity=0.8).encode(
+        color=alt.value("white"), strokeDash=alt.value([1, 0]))  # keeps every path visible on dark and light cells
     line = base.mark_line(strokeWidth=2.5, clip=True).add_params(pick)
-    dots = base.mark_circle(size=14, clip=True).encode(color=alt.Color("run:N", scale=colors, legend=None))
+    dots = base.mark_circle(size=14, clip=True).encode(color=alt.Color("run:N", scale=colors, legend=None),
+                                                       strokeDash=alt.value([1, 0]))
     start = trajectories.loc[trajectories["step"] == 0, ["x", "y"]].head(1).assign(what="start")
     start_mark = (alt.Chart(start).mark_point(shape="circle", size=160, color="white", strokeWidth=3, filled=False)
                   .encode(x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), tooltip=["what", "x", "y"]))
@@ -112,7 +115,7 @@ def surface_chart(grid: pd.DataFrame, trajectories: pd.DataFrame, surface: Surfa
     minima_mark = (alt.Chart(minima).mark_point(shape="diamond", size=140, color="#ffd700", filled=True,
                                                 stroke="black", strokeWidth=1)
                    .encode(x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), tooltip=["what", "x", "y"]))
-    return (alt.layer(heat, line, dots, start_mark, minima_mark)
+    return (alt.layer(heat, halo, line, dots, start_mark, minima_mark)
             .resolve_scale(color="independent")
             .properties(width=size, height=height, title="Paths from the same start (○ start, ◆ minimum)",
                         autosize=alt.AutoSizeParams(type="pad")))
@@ -127,8 +130,8 @@ def surface_loss_chart(trajectories: pd.DataFrame) -> alt.Chart:
             .mark_line()
             .encode(x=alt.X("step:Q", title="step"),
                     y=alt.Y("loss:Q", title="loss", scale=alt.Scale(type="log")),
-                    color=alt.Color("run:N", title="run", scale=run_colors(list(dict.fromkeys(data["run"]))),
-                                    legend=alt.Legend(orient="bottom", columns=1, labelLimit=400)),
+                    **run_encodings("run", list(dict.fromkeys(data["run"])),
+                                    legend=alt.Legend(orient="bottom", columns=1, labelLimit=400, symbolStrokeWidth=3)),
                     opacity=opacity,
                     tooltip=["run", "step", alt.Tooltip("loss:Q", format=".4g")])
             .add_params(pick).properties(height=360))

@@ -17,6 +17,7 @@ from pages.common import links
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset
 from pages.common.widgets import JSON_UPLOAD_MB
+from pages.common.formulas import formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
@@ -142,7 +143,7 @@ def update_rules(configs: Sequence[OptimizerConfig]) -> None:
         spec, column = OPTIMIZERS[name], columns[i % len(columns)]
         column.markdown(f"**{spec.label}**: {spec.explanation}")
         lines = re.split(r",\\(?:quad|\s)\s*", spec.update_rule)  # one assignment per line: long rules fit
-        column.latex(r"\begin{gathered}" + r" \\ ".join(lines) + r"\end{gathered}" if len(lines) > 1 else lines[0])
+        formula(column, r"\begin{gathered}" + r" \\ ".join(lines) + r"\end{gathered}" if len(lines) > 1 else lines[0])
 
 
 # ---------------------------------------------------------------- sharing: settings as JSON

@@ -49,7 +49,7 @@ def pretrained_section() -> None:
         palette = ps.voc_palette()
         left, right = ui.columns([2, 1])
         source = "your upload" if upload is not None else SAMPLE_PHOTOS[sample].label
-        left.image(ps.overlay(image, mask, palette), caption=f"{entry.label} on {source}: every pixel's class")
+        left.image(ps.overlay(image, mask, palette), caption=f"{entry.label} on {source}: every pixel's class", alt=f"{entry.label} on {source}: every pixel's class")
         for name, share in shares.items():
             colour = tuple(int(v) for v in palette[segmenter.class_names.index(name)])
             right.markdown(f"<span style='color:rgb{colour}'>■</span> {name}: {share:.1%}", unsafe_allow_html=True)

@@ -1,12 +1,15 @@
 """The Segmentation page's sections: data, the U-Net with and without skips trained live, results, why a pixel."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
 from PIL import Image
 
+from cnn_core import RunStatus
 from cnn_core.data.images import load_image
 from cnn_core.inspect.summary import layer_summary
 from cnn_core.vision import segmentation as seg
@@ -14,13 +17,14 @@ from cnn_core.vision.scenes import SceneConfig
 from pages.common import links
 
 from pages.common.errors import friendly_errors
-from pages.common.live import run_live
+from pages.common.live.comparison import Experiment, run_experiment
 from pages.common.widgets import IMAGE_TYPES, IMAGE_UPLOAD_MB, seed_input
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 
-STATE = "seg_runs"  # session state: dict label -> SegmentationRun (this session's own models)
+EXPERIMENT = "seg_experiment"  # session state: the comparison of the two networks (records, final weights)
+STATE = "seg_runs"  # session state: dict label -> TrainedSegmenter, the experiment's networks for the views
 LABELS = {True: "U-Net (skips on)", False: "Encoder-decoder (skips off)"}
 SHOW = 6            # fixed validation scenes redrawn while the networks learn
 
@@ -60,8 +64,8 @@ def data_section(config: seg.SegConfig) -> None:
     masks = seg.target_masks(scenes, config.mode)
     cols = ui.columns(SHOW)
     for i, col in enumerate(cols):
-        col.image(enlarge(grey(scenes.images[i]), 128), caption="scene")
-        col.image(enlarge(seg.mask_to_rgb(masks[i]), 128), caption="mask (target)")
+        col.image(enlarge(grey(scenes.images[i]), 128), caption="scene", alt="scene")
+        col.image(enlarge(seg.mask_to_rgb(masks[i]), 128), caption="mask (target)", alt="mask (target)")
     legend = " ".join(f"<span style='color:rgb{c}'>■</span> {name}" for c, name in
                       zip(seg.MASK_PALETTE, seg.class_names(config.mode)))
     st.markdown(legend, unsafe_allow_html=True)  # fixed class names only, no user text
@@ -71,13 +75,30 @@ def architecture_section(config: seg.SegConfig) -> None:
     """The per-layer table of the U-Net and the parameter counts of both variants."""
     with ui.expander("The two networks, layer by layer"):
         for skips in (True, False):
-            model = seg.SegConfig(**{**config.__dict__, "skips": skips}).build()
+            model = replace(config, skips=skips).build()
             table = layer_summary(model, (1, config.canvas, config.canvas))
             st.markdown(f"**{LABELS[skips]}**: {sum(p.numel() for p in model.parameters()):,} parameters")
             st.dataframe(table, width="stretch", height=220, hide_index=True)
 
 
-def predictions_view(runs: dict[str, seg.SegmentationRun], box) -> None:
+def pair(config: seg.SegConfig) -> dict[str, seg.SegConfig]:
+    """The comparison: the config with skips on and off, labelled."""
+    return {LABELS[skips]: replace(config, skips=skips) for skips in (True, False)}
+
+
+def trained_networks(experiment: Experiment) -> dict[str, seg.TrainedSegmenter]:
+    """The experiment's networks with weights (finished, cached, or stopped part-way), by label."""
+    return {label: seg.trained_segmenter(config, experiment.states[label], experiment.histories.get(label, []))
+            for label, config in experiment.configs.items() if label in experiment.states}
+
+
+def live_view(experiment: Experiment, box) -> None:
+    """While the networks train here: their predictions so far on the fixed validation scenes."""
+    if experiment.runs:
+        predictions_view(experiment.runs, box)
+
+
+def predictions_view(runs: dict[str, seg.SegmentationRun | seg.TrainedSegmenter], box) -> None:
     """The fixed validation scenes: truth, then each network's predicted mask."""
     first = next(iter(runs.values()))
     shown = min(SHOW, len(first.val))
@@ -89,10 +110,10 @@ def predictions_view(runs: dict[str, seg.SegmentationRun], box) -> None:
             cols = ui.columns(shown + 1)
             cols[0].markdown(f"**{label}**")
             for i in range(shown):
-                cols[i + 1].image(enlarge(seg.mask_to_rgb(masks[i]), 96))
+                cols[i + 1].image(enlarge(seg.mask_to_rgb(masks[i]), 96), alt=f"{label}: mask of scene {i}")
 
 
-def epoch_frame(runs: dict[str, seg.SegmentationRun]) -> pd.DataFrame:
+def epoch_frame(runs: dict[str, seg.TrainedSegmenter]) -> pd.DataFrame:
     """One row per run and epoch: mIoU, boundary accuracy, pixel accuracy, validation loss."""
     rows = [{"run": label, "epoch": r.epoch, "mIoU (digits)": r.miou, "boundary accuracy": r.boundary_acc,
              "pixel accuracy": r.pixel_acc, "val loss": r.val_loss}
@@ -105,28 +126,20 @@ def train_section(config: seg.SegConfig) -> None:
     left, right = ui.columns([1, 3])
     start = left.button("▶ Train both", type="primary", key="seg_train")
     right.caption("Same seed, same scenes, same everything: the only difference is the skip connections.")
-    box = ui.empty()
-    if start:
-        with friendly_errors("Training the segmenters"):
-            runs = {LABELS[s]: seg.SegmentationRun(seg.SegConfig(**{**config.__dict__, "skips": s}))
-                    for s in (True, False)}
-            st.session_state[STATE] = runs
-            total = sum(r.config.epochs * -(-r.config.train_scenes // r.config.batch_size) for r in runs.values())
-            done = {"steps": 0}
-
-            def count(item):
-                done["steps"] += item[1].kind == "step"
-
-            run_live(seg.side_by_side(runs), "seg", on_item=count, label="Training the segmenters",
-                     progress=lambda item: (done["steps"] / total, f"step {done['steps']} of {total}"),
-                     draw=lambda item, b: predictions_view(runs, b), urgent=lambda item: item[1].kind == "epoch")
+    box = st.container(key="seg_predictions").empty()  # the key: playground.py keeps this grid two columns on phones
+    # computed by an executor through experiments.compare, priced once, kept in the run cache like pages 5-7's
+    experiment = run_experiment(pair(config), EXPERIMENT, start, live_draw=live_view)
+    if experiment is not None:
+        st.session_state[STATE] = trained_networks(experiment)
+        if experiment.status == RunStatus.STOPPED:
+            st.warning("Stopped: showing what the networks learned before you pressed Stop.")
     runs = st.session_state.get(STATE)
     if runs:
         predictions_view(runs, box)
         results_section(runs)
 
 
-def results_section(runs: dict[str, seg.SegmentationRun]) -> None:
+def results_section(runs: dict[str, seg.TrainedSegmenter]) -> None:
     """mIoU and boundary accuracy per epoch for both, and the final per-class IoU."""
     frame = epoch_frame(runs)
     if frame.empty:
@@ -143,7 +156,7 @@ def results_section(runs: dict[str, seg.SegmentationRun]) -> None:
     st.dataframe(pd.DataFrame(table, index=list(names)).T.style.format("{:.3f}"), width="stretch")
 
 
-def why_section(runs: dict[str, seg.SegmentationRun]) -> None:
+def why_section(runs: dict[str, seg.TrainedSegmenter]) -> None:
     """Grad-CAM for a class and the effective receptive field of one output pixel."""
     label = ui.radio("Network", list(runs), horizontal=True, key="seg_why_run")
     run = runs[label]
@@ -157,17 +170,18 @@ def why_section(runs: dict[str, seg.SegmentationRun]) -> None:
     cam, pixels = seg.class_gradcam(run.model, image, cls)
     erf = seg.pixel_receptive_field(run.model, image, row, col)
     view = ui.columns(3)
-    view[0].image(enlarge(grey(image[0]), 224), caption="input")
+    view[0].image(enlarge(grey(image[0]), 224), caption="input", alt="input")
     heat = (np.stack([cam.numpy(), np.zeros_like(cam.numpy()), 1 - cam.numpy()], -1) * 255).astype(np.uint8)
-    view[1].image(enlarge(heat, 224), caption=f"Grad-CAM for '{names[cls]}' ({pixels} pixels predicted)")
+    view[1].image(enlarge(heat, 224), caption=f"Grad-CAM for '{names[cls]}' ({pixels} pixels predicted)", alt=f"Grad-CAM for '{names[cls]}' ({pixels} pixels predicted)")
     spot = (erf.numpy() ** 0.5 * 255).astype(np.uint8)
     view[2].image(enlarge(np.stack([spot, spot // 2, 0 * spot], -1), 224),
-                  caption=f"|d logit / d input| of pixel ({row}, {col})")
-    st.caption(f"The theoretical receptive field of a {run.config.depth}-level U-Net output pixel is "
-               f"{seg.theoretical_receptive_field(run.config.depth)} px wide; the bright part is what it really uses.")
+                  caption=f"|d logit / d input| of pixel ({row}, {col})", alt=f"|d logit / d input| of pixel ({row}, {col})")
+    st.caption(f"The theoretical receptive field of a {run.config.depth}-level U-Net output pixel is up to "
+               f"{seg.theoretical_receptive_field(run.config.depth)} px wide (it differs a little from pixel to pixel "
+               "after the transposed convolutions); the bright part is what it really uses.")
 
 
-def larger_scene_section(runs: dict[str, seg.SegmentationRun]) -> None:
+def larger_scene_section(runs: dict[str, seg.TrainedSegmenter]) -> None:
     """Fully convolutional = any input size: a 128 x 128 scene, or the student's own upload."""
     run = runs[LABELS[True]] if LABELS[True] in runs else next(iter(runs.values()))
     upload = st.file_uploader("Or upload an image of a few digits (white on black or black on white)",
@@ -188,5 +202,5 @@ def larger_scene_section(runs: dict[str, seg.SegmentationRun]) -> None:
             image = big.images[:1]
         mask = seg.predict_masks(run.model, image)[0]
         cols = ui.columns(2)
-        cols[0].image(enlarge(grey(image[0]), 320), caption=f"input {image.shape[-2]} x {image.shape[-1]}")
-        cols[1].image(enlarge(seg.mask_to_rgb(mask), 320), caption="predicted mask (trained on 64 x 64)")
+        cols[0].image(enlarge(grey(image[0]), 320), caption=f"input {image.shape[-2]} x {image.shape[-1]}", alt=f"input {image.shape[-2]} x {image.shape[-1]}")
+        cols[1].image(enlarge(seg.mask_to_rgb(mask), 320), caption="predicted mask (trained on 64 x 64)", alt="predicted mask (trained on 64 x 64)")

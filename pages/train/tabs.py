@@ -12,7 +12,8 @@ from cnn_core import (DATASETS, LOSSES, MODELS, Checkpoint, PlaygroundError, Tra
                       load_checkpoint, load_weights_into)
 from cnn_core.experiments.sanity import gradient_norms_check, initial_loss_check, overfit_batch_check
 from cnn_core.teaching.loss_explainer import loss_curves
-from cnn_core.training.checkpoints import restore_run, run_checkpoint_bytes
+from cnn_core.training.checkpoints import run_checkpoint_bytes
+from cnn_core.training.loop import restore_run
 from cnn_core.training.evaluation import evaluate_split
 from cnn_core.training.tensorboard import runs_dir, tensorboard_command
 
@@ -23,6 +24,7 @@ from pages.common.session_keys import SESSION_CHECKPOINTS
 from pages.common.state import get_dataset
 from pages.train.setup import LOG_DIR, PUBLISHED, RUN, SANITY, SNAPSHOT, UPLOADED
 from pages.common.widgets import checkpoint_upload_mb
+from pages.common.formulas import show_formula
 
 
 # ------------------------------------------------------------------------------------------- checkpoints
@@ -153,7 +155,7 @@ def loss_tab(config: TrainConfig | None) -> None:
             left.markdown(f"**{spec.label}**" + (" ← used for training" if key == chosen else ""))
             left.caption(spec.explanation)
             with right:
-                st.latex(spec.formula)
+                show_formula(spec.formula)
 
 
 @st.fragment  # a check's button reruns this tab only, not the whole page

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 
 from typing import Sequence
 
@@ -9,27 +10,42 @@ import altair as alt
 import pandas as pd
 
 from pages.common.charts import legend_highlight
+from pages.common.charts.palette import color_scale, dash_scale, shape_scale
 
 
 def scheme_colors(labels: Sequence[str]) -> alt.Scale:
-    """One colour per scheme, the same on every chart of the page."""
-    return alt.Scale(domain=list(labels), scheme="tableau10")
+    """One (Okabe-Ito) colour per scheme, the same on every chart of the page."""
+    return color_scale(labels)
 
 
 def depth_chart(frame: pd.DataFrame, y: str, title: str, log: bool, colors: alt.Scale) -> alt.Chart:
-    """One line per scheme over the layers."""
+    """One line per scheme over the layers, on a plot area of its own height (the legend goes below it)."""
     data = frame.copy()
     if log:  # a log axis cannot show 0 (the zero init): those points are left out, the caption says so
         data = data[data[y] > 0]
     pick, opacity = legend_highlight("label")
-    return (alt.Chart(data, title=title).mark_line(point=True)
-            .encode(x=alt.X("layer:Q", title="layer (1 = first)", axis=alt.Axis(tickMinStep=1)),
-                    y=alt.Y(f"{y}:Q", title=y, scale=alt.Scale(type="log" if log else "linear")),
-                    color=alt.Color("label:N", title=None, scale=colors, legend=alt.Legend(labelLimit=200, orient="bottom", columns=2)),
+    # Vanishing and exploding values span 20 decades: one label per few decades ("1e-12"), never overlapping.
+    y_axis = (alt.Axis(format="~e", labelOverlap="greedy", tickCount=6, grid=True) if log
+              else alt.Axis(format="~g", labelOverlap="greedy"))
+    heading = alt.TitleParams(textwrap.wrap(title, 44))  # two short lines rather than one cut off on a phone
+    return (alt.Chart(data, title=heading).mark_line(point=True)
+            .encode(x=alt.X("layer:Q", title="layer (1 = first)", axis=alt.Axis(tickMinStep=1, labelOverlap="greedy")),
+                    y=alt.Y(f"{y}:Q", title=f"{y} (log scale)" if log else y, axis=y_axis,
+                            scale=alt.Scale(type="log" if log else "linear")),
+                    color=alt.Color("label:N", title=None, scale=colors,
+                                    legend=alt.Legend(labelLimit=260, orient="bottom", columns=1)),
+                    # a dash and a point shape per scheme: the lines differ without colour too
+                    strokeDash=alt.StrokeDash("label:N", title=None, scale=dash_scale(colors.domain),
+                                              legend=alt.Legend(labelLimit=260, orient="bottom", columns=1)),
+                    shape=alt.Shape("label:N", title=None, scale=shape_scale(colors.domain),
+                                    legend=alt.Legend(labelLimit=260, orient="bottom", columns=1)),
                     opacity=opacity,
                     tooltip=["label", "layer_name", alt.Tooltip(f"{y}:Q", format=".3g"),
                              alt.Tooltip("mean:Q", format=".3g")])
-            .add_params(pick).properties(height=250))
+            .add_params(pick)
+            # Streamlit's default autosize "fit" squeezes the legend into the height and leaves the plot a few
+            # px tall: fit the width only, so the height below is the plot area's own.
+            .properties(height=240, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")))
 
 
 def ridgeline(hist: pd.DataFrame, title: str, labels: Sequence[str], colors: alt.Scale) -> alt.Chart:

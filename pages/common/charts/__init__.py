@@ -4,6 +4,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from pages.common.charts.palette import OKABE_ITO, SPLIT_COLORS, SPLIT_DASHES, run_encodings
 from pages.common.charts.specs import named
 
 
@@ -42,7 +43,7 @@ def step_loss_view(smoothed: bool = True, log_scale: bool = False, data=None) ->
             .mark_line()
             .encode(x=alt.X("step:Q", title="step"),
                     y=alt.Y("value:Q", title="loss", scale=alt.Scale(type="log" if log_scale else "linear")),
-                    color=alt.Color("run:N", title="run"),
+                    **run_encodings("run"),
                     opacity=opacity,
                     tooltip=["run:N", "step:Q", alt.Tooltip("value:Q", format=".4f")])
             .add_params(pick).properties(height=300))
@@ -67,7 +68,7 @@ def epoch_metric_view(metric: str = "accuracy", split: str = "val", data=None) -
             .mark_line(point=True)
             .encode(x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
                     y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
-                    color=alt.Color("run:N", title="run"),
+                    **run_encodings("run", shapes=True),
                     opacity=opacity,
                     tooltip=["run:N", "epoch:Q", alt.Tooltip("value:Q", format=".4f")])
             .add_params(pick).properties(height=300))
@@ -91,18 +92,18 @@ def train_val_facets(tidy: pd.DataFrame, metric: str = "loss", columns: int = 3,
             wide[split] = float("nan")
     # Facets need one dataset: the long rows carry their epoch's train and val values for the band.
     merged = long.merge(wide[["run", "epoch", "train", "val"]], on=["run", "epoch"], how="left")
-    band = alt.Chart().mark_area(opacity=0.25, color="#e45756").encode(
+    band = alt.Chart().mark_area(opacity=0.25, color=OKABE_ITO["vermillion"]).encode(
         x=alt.X("epoch:Q", title="epoch"), y=alt.Y("train:Q", title=metric), y2="val:Q")
     line = alt.Chart().mark_line(point=True).encode(
         x="epoch:Q", y=alt.Y("value:Q", title=metric),
-        color=alt.Color("split:N", title="split",
-                        scale=alt.Scale(domain=["train", "val"], range=["#4c78a8", "#f58518"])),
+        color=alt.Color("split:N", title="split", scale=SPLIT_COLORS),
+        strokeDash=alt.StrokeDash("split:N", title="split", scale=SPLIT_DASHES),
         tooltip=["run", "split", "epoch", alt.Tooltip("value:Q", format=".4f")])
     layers = [band, line]
     if marks is not None and not marks.empty:  # extra rows without epoch/value: only the rule layer draws them
         merged = pd.concat([merged, marks.rename(columns={"epoch": "mark_epoch"})[["run", "mark_epoch", "event"]]],
                            ignore_index=True)
-        layers.append(alt.Chart().transform_filter("isValid(datum.mark_epoch)").mark_rule(color="#54a24b", size=2)
+        layers.append(alt.Chart().transform_filter("isValid(datum.mark_epoch)").mark_rule(color=OKABE_ITO["bluish green"], size=2)
                       .encode(x="mark_epoch:Q", strokeDash=alt.StrokeDash("event:N", title="event"),
                               tooltip=["run", "event", alt.Tooltip("mark_epoch:Q", title="epoch")]))
     order = list(dict.fromkeys(tidy["run"]))  # facets in the order the runs were given

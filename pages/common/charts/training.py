@@ -7,17 +7,16 @@ import altair as alt
 import pandas as pd
 
 from pages.common.charts import smooth
-
-SPLIT_COLORS = alt.Scale(domain=["train", "val"], range=["#4c78a8", "#f58518"])
+from pages.common.charts.palette import OKABE_ITO, SPLIT_COLORS, SPLIT_DASHES, color_scale
 
 
 def live_curves(tidy: pd.DataFrame, smoothing: float = 0.6) -> list[alt.Chart]:
     """Three charts: step loss (raw and smoothed), per-epoch train/val loss, per-epoch train/val accuracy."""
     steps = tidy[(tidy["split"] == "train_step") & (tidy["metric"] == "loss")]
-    raw = alt.Chart(steps).mark_line(opacity=0.25, color="#4c78a8").encode(
+    raw = alt.Chart(steps).mark_line(opacity=0.25, color=OKABE_ITO["blue"]).encode(
         x=alt.X("step:Q", title="optimizer step"), y=alt.Y("value:Q", title="training loss"),
         tooltip=["epoch", "step", alt.Tooltip("value:Q", title="loss", format=".4f")])
-    smoothed = alt.Chart(smooth(steps, smoothing)).mark_line(color="#4c78a8").encode(x="step:Q", y="value:Q")
+    smoothed = alt.Chart(smooth(steps, smoothing)).mark_line(color=OKABE_ITO["blue"]).encode(x="step:Q", y="value:Q")
     step_chart = (raw + smoothed).properties(
         title=alt.TitleParams("Loss per step", subtitle="training batches; faint: raw, line: smoothed"), height=260)
     epochs = tidy[tidy["split"].isin(["train", "val"])]
@@ -27,6 +26,7 @@ def live_curves(tidy: pd.DataFrame, smoothing: float = 0.6) -> list[alt.Chart]:
             x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
             y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
             color=alt.Color("split:N", scale=SPLIT_COLORS, title="split"),
+            strokeDash=alt.StrokeDash("split:N", scale=SPLIT_DASHES, title="split"),
             tooltip=["split", "epoch", alt.Tooltip("value:Q", title=metric, format=".4f")],
         ).properties(title=alt.TitleParams(f"{metric.capitalize()} per epoch", subtitle="training vs validation"),
                      height=260)
@@ -43,7 +43,8 @@ def confusion_heatmap(confusion: pd.DataFrame) -> alt.LayerChart:
         x=alt.X("predicted:N", sort=order, title="predicted class", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("true:N", sort=order, title="true class"))
     cells = base.mark_rect().encode(
-        color=alt.Color("fraction:Q", title="share of true class", scale=alt.Scale(scheme="blues")),
+        color=alt.Color("fraction:Q", title="share of true class",  # viridis: even in greyscale, dark = many
+                        scale=alt.Scale(scheme="viridis", reverse=True, domain=[0, 1])),
         tooltip=[alt.Tooltip("true:N", title="true"), alt.Tooltip("predicted:N", title="predicted"),
                  alt.Tooltip("count:Q", title="images"), alt.Tooltip("fraction:Q", title="share", format=".1%")])
     text = base.mark_text(fontSize=11).encode(
@@ -54,7 +55,7 @@ def confusion_heatmap(confusion: pd.DataFrame) -> alt.LayerChart:
 
 def per_class_bars(per_class: pd.DataFrame) -> alt.Chart:
     """Horizontal bars of the accuracy of each class."""
-    return alt.Chart(per_class).mark_bar(color="#54a24b").encode(
+    return alt.Chart(per_class).mark_bar(color=OKABE_ITO["bluish green"]).encode(
         x=alt.X("accuracy:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"), title="accuracy"),
         y=alt.Y("class:N", sort=list(per_class["class"]), title="class"),
         tooltip=["class", "samples", "correct", alt.Tooltip("accuracy:Q", format=".1%")],
@@ -71,7 +72,7 @@ def loss_explainer_charts(curves: pd.DataFrame, chosen: str) -> list[alt.Chart]:
         charts.append(alt.Chart(data[data["quantity"] == quantity]).mark_line().encode(
             x=alt.X("p_true:Q", title="predicted probability of the true class", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("value:Q", title=y_title),
-            color=alt.Color("label:N", title="loss (click to highlight)", scale=alt.Scale(scheme="tableau10"),
+            color=alt.Color("label:N", title="loss (click to highlight)", scale=color_scale(),
                             legend=alt.Legend(orient="bottom", columns=2, labelLimit=260)),
             strokeWidth=alt.condition(alt.datum.chosen, alt.value(4), alt.value(1.5)),
             strokeDash=alt.condition(alt.datum.loss == "nll", alt.value([6, 4]), alt.value([1, 0])),
@@ -86,7 +87,7 @@ def overfit_curve(frame: pd.DataFrame, target: float) -> alt.LayerChart:
     line = alt.Chart(frame).mark_line(point=True).encode(
         x=alt.X("step:Q", title="step"), y=alt.Y("loss:Q", title="loss on the batch"),
         tooltip=["step", alt.Tooltip("loss:Q", format=".4f"), alt.Tooltip("accuracy:Q", format=".0%")])
-    rule = alt.Chart(pd.DataFrame({"target": [target]})).mark_rule(strokeDash=[4, 4], color="#e45756").encode(
+    rule = alt.Chart(pd.DataFrame({"target": [target]})).mark_rule(strokeDash=[4, 4], color=OKABE_ITO["vermillion"]).encode(
         y="target:Q", tooltip=[alt.Tooltip("target:Q", format=".4f")])
     return (line + rule).properties(title="Overfitting one batch", height=240)
 
@@ -100,7 +101,7 @@ def gradient_bars(frame: pd.DataFrame) -> alt.Chart:
         x=alt.X("base:Q", scale=alt.Scale(type="log"), title="gradient norm (log scale)"),
         x2="shown:Q",
         y=alt.Y("layer:N", sort=list(frame["layer"]), title="layer"),
-        color=alt.Color("type:N", title="layer type"),
+        color=alt.Color("type:N", title="layer type", scale=color_scale()),
         tooltip=["layer", "type", "parameters", alt.Tooltip("grad_norm:Q", format=".3e"),
                  alt.Tooltip("weight_norm:Q", format=".3f"), alt.Tooltip("ratio:Q", format=".2e")],
     ).properties(title="Gradient norm per layer after one backward pass", height=80 + 36 * len(frame))
@@ -109,11 +110,11 @@ def gradient_bars(frame: pd.DataFrame) -> alt.Chart:
 def lr_range_chart(frame: pd.DataFrame, suggested: float | None, min_loss_lr: float | None) -> alt.LayerChart:
     """Loss against learning rate (log x): raw points, the smoothed curve, and the suggestion as a rule."""
     data = frame.dropna(subset=["loss"])
-    raw = alt.Chart(data).mark_circle(size=18, opacity=0.35, color="#4c78a8").encode(
+    raw = alt.Chart(data).mark_circle(size=18, opacity=0.35, color=OKABE_ITO["blue"]).encode(
         x=alt.X("lr:Q", scale=alt.Scale(type="log"), title="learning rate (log scale)"),
         y=alt.Y("loss:Q", title="training loss", scale=alt.Scale(zero=False)),
         tooltip=["step", alt.Tooltip("lr:Q", format=".2e"), alt.Tooltip("loss:Q", format=".4f")])
-    line = alt.Chart(data).mark_line(color="#4c78a8").encode(x="lr:Q", y="smoothed:Q")
+    line = alt.Chart(data).mark_line(color=OKABE_ITO["blue"]).encode(x="lr:Q", y="smoothed:Q")
     layers = [raw, line]
     marks = []
     if suggested is not None and not math.isnan(suggested):
@@ -124,14 +125,16 @@ def lr_range_chart(frame: pd.DataFrame, suggested: float | None, min_loss_lr: fl
         rules = pd.DataFrame(marks, columns=["mark", "lr"])
         layers.append(alt.Chart(rules).mark_rule(strokeWidth=2).encode(
             x="lr:Q", color=alt.Color("mark:N", scale=alt.Scale(domain=["suggested", "lowest smoothed loss"],
-                                                                 range=["#2ca02c", "#e45756"]), title=None),
+                                                                 range=[OKABE_ITO["bluish green"],
+                                                                        OKABE_ITO["vermillion"]]), title=None),
             strokeDash=alt.condition(alt.datum.mark == "suggested", alt.value([1, 0]), alt.value([5, 4])),
             tooltip=["mark", alt.Tooltip("lr:Q", format=".2e")]))
     return alt.layer(*layers).properties(title="Learning-rate range test", height=340)
 
 
 STATUS_COLORS = alt.Scale(domain=["finished", "early stopped", "stopped", "diverged"],
-                          range=["#4c78a8", "#54a24b", "#9d9d9d", "#e45756"])
+                          range=[OKABE_ITO["blue"], OKABE_ITO["bluish green"], "#9d9d9d", OKABE_ITO["vermillion"]])
+STATUS_SHAPES = alt.Scale(domain=STATUS_COLORS.domain, range=["circle", "square", "triangle-up", "cross"])
 
 
 def search_scatter(results: pd.DataFrame) -> list[alt.Chart]:
@@ -145,11 +148,12 @@ def search_scatter(results: pd.DataFrame) -> list[alt.Chart]:
     charts = []
     for name in ("lr", "batch_size", "weight_decay"):
         ticks = sorted(float(v) for v in results[name].dropna().unique())  # label exactly the values tried
-        charts.append(alt.Chart(results).mark_circle(size=90).encode(
+        charts.append(alt.Chart(results).mark_point(size=90, filled=True, opacity=0.9).encode(
             x=alt.X(f"{name}:Q", scale=scales[name], title=titles[name],
                     axis=alt.Axis(values=ticks, format="~g", labelOverlap=True)),
             y=alt.Y("val_accuracy:Q", title="validation accuracy", scale=alt.Scale(zero=False, padding=12),
                     axis=alt.Axis(format="%")),
-            color=alt.Color("status:N", scale=STATUS_COLORS, legend=None), tooltip=common,
+            color=alt.Color("status:N", scale=STATUS_COLORS, legend=None),
+            shape=alt.Shape("status:N", scale=STATUS_SHAPES, legend=None), tooltip=common,
         ).properties(title=titles[name].capitalize(), height=260))
     return charts

@@ -1,4 +1,9 @@
-"""The "Publish to class gallery" widget any page calls after a run, and the shared gallery store."""
+"""The "Publish to class gallery" widget any page calls after a run, and the shared gallery store.
+
+The store is the process's one `shared_store()` (cnn_core.classroom.gallery), not a Streamlit cache: a client's
+"clear caches" must not rebuild it. A publish names this session (the server's session id, which the client
+cannot choose) as its owner, so the gallery's per-session quota and rate hold.
+"""
 from __future__ import annotations
 
 import hashlib
@@ -11,16 +16,36 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core.classroom import MAX_NOTES, GalleryError, GalleryStore, NewEntry
-from cnn_core.classroom.gallery import MAX_CURVE_ROWS, MAX_NICKNAME
+from cnn_core.classroom.gallery import MAX_CURVE_ROWS, MAX_NICKNAME, close_shared_stores, shared_store
 from pages.common import links
+from pages.common.live.singleton import guard_client_cache_clear
+
 NICKNAME = "gallery_nickname"  # session-state: the nickname this student publishes under
 SESSION_SALT = "gallery_session_salt"  # session-state: makes a publish token unique to this session
 
 
-@st.cache_resource(show_spinner=False)
-def gallery_store() -> GalleryStore:
-    """The one gallery store of this process ($CNN_PLAYGROUND_DB, else SQLite in the data folder)."""
-    return GalleryStore.from_env()
+class _GalleryStoreAccessor:
+    """gallery_store() -> the one store of this process; gallery_store.clear() closes it (tests only)."""
+
+    def __call__(self) -> GalleryStore:
+        return shared_store()
+
+    @staticmethod
+    def clear() -> None:
+        """Close every shared store: the next call opens the database named by the environment again."""
+        close_shared_stores()
+
+
+gallery_store = _GalleryStoreAccessor()  # ($CNN_PLAYGROUND_DB, else SQLite in the data folder)
+guard_client_cache_clear()
+
+
+def publishing_session() -> str:
+    """The id the server gave this browser session ('' outside a server): the owner of what it publishes."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else ""
 
 
 def open_gallery() -> GalleryStore | None:
@@ -74,7 +99,7 @@ def publish_widget(page: str, exercise: str, config: dict[str, Any], seed: int, 
         token = publish_token(page, exercise, config, seed, metrics)
         entry = NewEntry(exercise=exercise, page=page, nickname=nickname, config=config, seed=int(seed),
                          metrics=metrics, curves=curves_rows(curves), query=links.current_query(),
-                         notes=notes, token=token)
+                         notes=notes, token=token, owner=publishing_session())
         try:
             entry_id = store.publish(entry)
         except GalleryError as exc:
@@ -100,6 +125,11 @@ def compact_configs(configs: dict[str, Any]) -> dict[str, Any]:
     for label, config in configs.items():
         flat[label] = {}
         _flat("", to_jsonable(config), flat[label])
+        optimizer = getattr(config, "optimizer", None)
+        if flat[label].get("optimizer.lr", 0) is None and hasattr(optimizer, "resolved_lr"):
+            # the default learning rate is stored as None: publish the number the run used, so that runs at the
+            # default and at a chosen rate sit on one "learning rate" axis in the gallery
+            flat[label]["optimizer.lr"] = float(optimizer.resolved_lr())
     if len(flat) == 1:
         return next(iter(flat.values()))
     keys = set.intersection(*(set(f) for f in flat.values()))
@@ -128,9 +158,9 @@ def publish_run(run: Any, page: str, exercise: str, test_accuracy: float | None 
 
 def publish_experiment(experiment: Any, page: str, exercise: str, key: str = "publish") -> None:
     """The publish widget for a finished comparison (pages.common.live.comparison.Experiment): best run first."""
-    from cnn_core import summarize_run
+    from cnn_core import RunStatus, summarize_run
 
-    if not experiment.histories or experiment.status == "stopped":
+    if not experiment.histories or experiment.status == RunStatus.STOPPED:
         return
     finals = {label: summarize_run(records).final_val_acc for label, records in experiment.histories.items()}
     finite = {label: acc for label, acc in finals.items() if acc == acc}
@@ -149,14 +179,14 @@ def publish_search(configs: list, histories: dict[int, list], page: str, exercis
     """The publish widget for a finished hyper-parameter search (trials = runs of one comparison)."""
     from types import SimpleNamespace
 
-    from cnn_core import records_to_frame
+    from cnn_core import RunStatus, records_to_frame
 
     done = {f"trial {i}": (configs[i], records) for i, records in histories.items() if records}
     if not done:
         return
     search = SimpleNamespace(
         configs={label: config for label, (config, _) in done.items()},
-        histories={label: records for label, (_, records) in done.items()}, status="finished",
+        histories={label: records for label, (_, records) in done.items()}, status=RunStatus.FINISHED,
         frame=lambda: pd.concat([records_to_frame(list(records), run=label) for label, (_, records) in done.items()],
                                 ignore_index=True))
     publish_experiment(search, page, exercise, key=key)

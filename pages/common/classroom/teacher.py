@@ -1,18 +1,48 @@
 """Teacher controls behind a token: pin a lesson link + message on the home page, hide / delete entries,
-reset an exercise. With no CNN_PLAYGROUND_TEACHER_TOKEN set there are no teacher controls at all."""
+remove every entry of one nickname, reset an exercise. With no CNN_PLAYGROUND_TEACHER_TOKEN set there are no
+teacher controls at all. Wrong tokens make the next guess wait longer (per session and per server), and each
+one is logged."""
 from __future__ import annotations
 
 import hmac
+import logging
+import math
 import os
 from urllib.parse import parse_qsl
 
 import streamlit as st
 
 from cnn_core.classroom import GalleryError, GalleryStore, escape_markdown
+from cnn_core.classroom.guesses import GuessGuard
 from pages.common.topics import available_topics
 
 TOKEN_ENV = "CNN_PLAYGROUND_TEACHER_TOKEN"
 IS_TEACHER = "teacher_ok"  # session-state: this session gave the right token
+TOKEN_GUESSES = GuessGuard()  # one per process: the counts must outlive a session's state (a client may clear it)
+_LOG = logging.getLogger("cnn_playground.teacher")
+
+
+def _session() -> str:
+    """The server's id of this browser session ('local' outside a server)."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return ctx.session_id if ctx is not None else "local"
+
+
+def check_token(given: str) -> tuple[bool, str]:
+    """(right token?, message for a refusal): a guess is checked only once its wait is over, and logged if wrong."""
+    session = _session()
+    wait = TOKEN_GUESSES.wait_s(session)
+    if wait > 0:
+        return False, f"Too many wrong tokens: try again in {math.ceil(wait)} s."
+    if token_matches(given):
+        TOKEN_GUESSES.succeeded(session)
+        return True, ""
+    mine, server = TOKEN_GUESSES.failed(session)
+    _LOG.warning("Wrong teacher token from session %s (%d wrong in this session, %d on the server in the last "
+                 "%.0f min).", session[:8], mine, server, TOKEN_GUESSES.window_s / 60)
+    return False, "Wrong token."
 
 
 def teacher_token() -> str | None:
@@ -41,10 +71,11 @@ def teacher_login() -> bool:
             given = st.text_input("Teacher token", type="password", max_chars=256)
             sent = st.form_submit_button("Unlock")
         if sent:
-            if token_matches(given):
+            ok, message = check_token(given)
+            if ok:
                 st.session_state[IS_TEACHER] = True
                 st.rerun()
-            st.error("Wrong token.")
+            st.error(message)
     return False
 
 
@@ -104,6 +135,20 @@ def _entry_actions(store: GalleryStore) -> None:
         st.toast("Deleted." if store.delete(entry_id) else f"No entry #{entry_id}.")
 
 
+def _remove_nickname(store: GalleryStore, exercises: list[str]) -> None:
+    st.markdown("**Remove a student's entries** (every entry of one nickname)")
+    names = store.nicknames()
+    if not names:
+        st.caption("No entries yet.")
+        return
+    left, right = st.columns([2, 1])
+    name = left.selectbox("Nickname", names, key="teacher_nickname")
+    scope = right.selectbox("In", ["every exercise"] + exercises, key="teacher_nickname_scope")
+    if st.button("Remove", key="teacher_remove_nickname"):
+        removed = store.delete_nickname(name, None if scope == "every exercise" else scope)
+        st.toast(f"Removed {removed} {'entry' if removed == 1 else 'entries'} of {name}.")
+
+
 def _reset_exercise(store: GalleryStore, exercises: list[str]) -> None:
     st.markdown("**Reset an exercise** (deletes all of its entries)")
     if not exercises:
@@ -122,6 +167,8 @@ def teacher_panel(store: GalleryStore, exercises: list[str]) -> None:
             _pin_form(store)
             st.divider()
             _entry_actions(store)
+            st.divider()
+            _remove_nickname(store, exercises)
             st.divider()
             _reset_exercise(store, exercises)
         except GalleryError as exc:

@@ -42,3 +42,14 @@ def drop(key: str) -> None:
             qp.remove_param(key)  # the address bar (also for a bound key)
     except Exception:  # the public API still removes an unbound parameter
         st.query_params.pop(key, None)
+
+
+def forget_seed(key: str) -> None:
+    """Take `key` out of what bound widgets seed from, leaving the address as it is."""
+    from streamlit.runtime.state import get_session_state
+
+    try:
+        with get_session_state().query_params() as qp:
+            qp._initial_query_params.pop(key, None)
+    except Exception:  # a Streamlit without this internal: the widget seeds itself (one render late)
+        pass

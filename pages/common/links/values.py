@@ -167,3 +167,38 @@ def default_argument(widget: str, args: dict[str, Any], preset: Any) -> tuple[st
     except (TypeError, ValueError):  # an odd preset: leave the widget as it is
         return None
     return name, preset
+
+
+def link_default(widget: str, raw: str | list[str], args: dict[str, Any]) -> tuple[str, Any] | None:
+    """The declaring argument (name, value) that makes a checked link value the widget's starting value.
+
+    Streamlit draws a widget at its declared default first and applies a seeded value one render later (up to a
+    second on a busy page, time enough to press Run on the old value): declaring the link's value as the default
+    of the first run shows it from the first frame. None when the value cannot be told here.
+    """
+    values = raw if isinstance(raw, list) else [raw]
+    name = DEFAULT_ARGUMENT.get(widget)
+    try:
+        if widget in ("slider", "number_input"):
+            numbers = [_same_number_type(float(v), args) for v in values]
+            default = args.get("value", args.get("min_value"))
+            return name, tuple(numbers) if isinstance(default, (list, tuple)) else numbers[0]
+        if widget in ("checkbox", "toggle"):
+            return name, values[0].lower() == "true"
+        if widget == "text_input":
+            return name, values[0]
+        options = list(args.get("options") or [])
+        fmt: Callable[[Any], str] = args.get("format_func") or str
+        by_label = {fmt(o): o for o in options}
+        chosen = [by_label[v] for v in values]
+        if widget in ("selectbox", "radio"):
+            return name, options.index(chosen[0])
+        if widget == "multiselect":
+            return name, chosen
+        if widget == "select_slider":
+            return name, tuple(chosen) if isinstance(args.get("value"), (list, tuple)) else chosen[0]
+        if widget in ("pills", "segmented_control"):
+            return name, chosen if args.get("selection_mode") == "multi" else chosen[0]
+    except (KeyError, ValueError, IndexError, TypeError):
+        return None
+    return None

@@ -17,7 +17,8 @@ next run of the page shows them as stopped. The slot is taken and given back ins
 still queued or already running, so no exception, Stop, rerun or closed tab can leak a slot, not
 even one that lands between "the slot became free" and "the run started".
 
-Admission is process-wide (one `Admission` in `st.cache_resource`, guarded by its own lock):
+Admission is process-wide (one `Admission` per process in a `ProcessSingleton`, guarded by its own lock;
+not in `st.cache_resource`, which any client's "clear caches" message empties):
 at most CNN_PLAYGROUND_MAX_JOBS runs at once (default 2: this machine has 2 cores), at most
 CNN_PLAYGROUND_JOBS_PER_SESSION per session (default 1), first come first served, and a run
 that goes past CNN_PLAYGROUND_MAX_RUN_SECONDS (default 600) is stopped with a message.
@@ -41,8 +42,10 @@ from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
 import streamlit as st
 
+from cnn_core.settings import env_number as _env_number
 from pages.common.live.admission import (DEFAULT_JOBS_PER_SESSION, DEFAULT_MAX_JOBS, DEFAULT_RUN_SECONDS, POLL_SECONDS,  # noqa: F401
-                        TYPICAL_RUN_SECONDS, Admission, Ticket, _env_number)
+                        TYPICAL_RUN_SECONDS, Admission, Ticket)
+from pages.common.live.singleton import ProcessSingleton, guard_client_cache_clear
 
 T = TypeVar("T")
 
@@ -56,13 +59,16 @@ def _session_alive(session: str) -> bool:
     return runtime.get_instance().is_active_session(session)
 
 
-@st.cache_resource
-def admission() -> Admission:
+def _new_admission() -> Admission:
     """The process-wide admission control (configured from the environment once per process)."""
     return Admission(capacity=int(_env_number("CNN_PLAYGROUND_MAX_JOBS", DEFAULT_MAX_JOBS, 1)),
                      per_session=int(_env_number("CNN_PLAYGROUND_JOBS_PER_SESSION", DEFAULT_JOBS_PER_SESSION, 1)),
                      max_seconds=_env_number("CNN_PLAYGROUND_MAX_RUN_SECONDS", DEFAULT_RUN_SECONDS, 1),
                      is_alive=_session_alive)
+
+
+admission = ProcessSingleton(_new_admission)  # admission() -> the one Admission; a client cannot reset it
+guard_client_cache_clear()
 
 
 def session_id() -> str:

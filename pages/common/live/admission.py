@@ -1,12 +1,12 @@
 """Admission control for the live driver: a process-wide fair FIFO of jobs over this server's cores.
 
-Pure Python (no Streamlit): `pages.common.live` keeps one `Admission` per process in st.cache_resource
-and re-exports these names. See live.py's docstring for how slots, sessions and the queue behave.
+Pure Python (no Streamlit): `pages.common.live` keeps one `Admission` per process in a ProcessSingleton
+(never in st.cache_resource, which a client's clear_cache empties) and re-exports these names. See its
+docstring for how slots, sessions and the queue behave.
 """
 from __future__ import annotations
 
 import heapq
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,15 +18,6 @@ DEFAULT_JOBS_PER_SESSION = 1
 TYPICAL_RUN_SECONDS = 30.0      # the wait estimate's guess until runs have finished here
 POLL_SECONDS = 0.5              # how often a queued run looks again (and redraws its place in the queue)
 SWEEP_SECONDS = 1.0             # how often a waiting run's poll drops the queue entries of closed tabs
-
-
-def _env_number(name: str, default: float, low: float) -> float:
-    """A positive number from the environment (the default when unset or not a number >= low)."""
-    try:
-        value = float(os.environ.get(name, default))
-    except ValueError:
-        return default
-    return value if value >= low else default
 
 
 @dataclass(eq=False)

@@ -1,7 +1,10 @@
-"""Run a side-by-side comparison on a page: progress, live chart, stop, cached results."""
+"""Run a side-by-side comparison on a page: progress, live chart, stop, cached results.
+
+The runs are classifiers (TrainConfig) or another run kind (a RunConfig: the segmenter); either way they are
+priced once, computed by an executor and kept in the process-wide run cache.
+"""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from collections.abc import Hashable, Mapping
 from typing import Callable
@@ -11,9 +14,9 @@ import streamlit as st
 import torch
 
 from cnn_core import Record, RunStatus, TrainConfig
-from cnn_core.experiments.compare import comparison_frame
+from cnn_core.experiments.compare import comparison_frame, price, run_steps
 from cnn_core.experiments.executors import BatchedPool, EnsembleExecutor, ExecutorChoice, choose_executor, stream
-from cnn_core.training.budget import check_runs
+from cnn_core.training.runs import Run, RunConfig
 
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
@@ -25,9 +28,10 @@ from pages.common.state import finished_runs, get_dataset
 class Experiment:
     """One comparison in a session: its configs, the records so far, and final weights per run."""
 
-    configs: dict[str, TrainConfig]
+    configs: dict[str, TrainConfig | RunConfig]
     histories: dict[str, list[Record]] = field(default_factory=dict)
     states: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # final weights (CPU)
+    runs: dict[str, Run] = field(default_factory=dict)  # while they train in this process: their live models
     status: RunStatus = RunStatus.RUNNING  # then finished, or stopped (Stop, a rerun, the time limit)
     seconds: float = 0.0
     from_cache: tuple[str, ...] = ()
@@ -46,7 +50,7 @@ def _default_live_chart(experiment: Experiment) -> alt.Chart:
         color="shared")
 
 
-def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
+def run_experiment(configs: dict[str, TrainConfig | RunConfig], key: str, start: bool,
                    live_chart: Callable[[Experiment], alt.Chart] | None = None,
                    live_draw: Callable[[Experiment, object], None] | None = None) -> Experiment | None:
     """Start (when `start`) or recall the session's experiment under `key`.
@@ -55,13 +59,14 @@ def run_experiment(configs: dict[str, TrainConfig], key: str, start: bool,
     the Altair chart `live_chart(experiment)` is drawn there.
 
     Finished runs are cached process-wide by config, so an identical run is never trained twice.
-    Pressing Stop (or any widget) interrupts the script; the partial records stay in
-    st.session_state and are shown with status 'stopped'.
+    Pressing Stop (or any widget) interrupts the script; the partial records (and the weights of runs that
+    computed in this process) stay in st.session_state and are shown with status 'stopped'.
     """
     previous: Experiment | None = st.session_state.get(key)
     if not start:
         if previous is not None and previous.status == RunStatus.RUNNING:
             previous.status = RunStatus.STOPPED  # the script was interrupted mid-run
+            _keep_weights(previous)
         return previous
     experiment = Experiment(configs={k: v for k, v in configs.items()},
                             histories={label: [] for label in configs})
@@ -100,21 +105,32 @@ def timing_caption(experiment: Experiment) -> str:
     return where + " Time counts each run's own computing."
 
 
-def plan_executor(configs: Mapping[Hashable, TrainConfig]) -> ExecutorChoice:
+def plan_executor(configs: Mapping[Hashable, TrainConfig | RunConfig]) -> ExecutorChoice:
     """Where these runs should compute now: Ray when a cluster is configured, the worker pool when more than
     one admission slot (core) is free or when others wait in the queue, one batched network for runs of one
-    architecture, else this process (ExecutorChoice.parallel: the slots to hold)."""
+    architecture, else this process (ExecutorChoice.parallel: the slots to hold). Any run kind goes where the
+    choice says (a segmenter pair to the pool too); only classifiers batch into one network."""
     control = admission()
     return choose_executor(len(configs), control.free(), configs, crowded=control.counts()[1] > 0)
 
 
-def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: str,
+def _keep_weights(experiment: Experiment) -> None:
+    """Copy the weights of runs that computed in this process (a stopped experiment's only weights) into
+    `states`, and let the runs go (their optimizers and data are not kept in the session)."""
+    for label, run in experiment.runs.items():
+        if label not in experiment.states:
+            experiment.states[label] = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
+    experiment.runs = {}
+
+
+def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig | RunConfig], key: str,
                 live_draw: Callable[[Experiment, object], None]) -> None:
     first = next(iter(to_train.values()))
-    data = get_dataset(first.dataset, first.per_class)
-    check_runs(to_train, data)  # refused before it queues, on the meta device (nothing allocated)
-    total = max(sum(math.ceil(len(data.train_y) / c.batch_size) * c.epochs for c in to_train.values()), 1)
-    choice = plan_executor(to_train)
+    data = get_dataset(first.dataset, first.per_class) if isinstance(first, TrainConfig) else None
+    # priced once, before it queues (on the meta device: nothing allocated); the executor builds the runs unpriced
+    priced = price(to_train, data)
+    total = max(sum(run_steps(c, data) for c in to_train.values()), 1)
+    choice = plan_executor(priced)
     experiment.executor = choice.executor.name
     if choice.note:
         st.info(choice.note, icon="🖥️")
@@ -124,13 +140,15 @@ def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: s
 
     def on_item(item: tuple[str, Record]) -> None:
         label, record = item
+        if not experiment.runs and submissions:  # an in-process submission's runs: their models train here
+            experiment.runs = dict(getattr(submissions[0], "runs", {}))
         experiment.histories[label].append(record)
         done["steps"] += record.kind == "step"
         if record.kind == "diverged":
             st.warning(f"{label}: {record.message}")
 
     outcome = run_live(
-        stream(choice, to_train, data, submissions), key, on_item=on_item, label="Training", every=0.7,
+        stream(choice, priced, data, submissions), key, on_item=on_item, label="Training", every=0.7,
         draw_every=0.7, slots=choice.parallel,
         progress=lambda _: (done["steps"] / total,
                             f"Training {len(to_train)} run(s): step {done['steps']} of about {total}"),
@@ -140,7 +158,9 @@ def _train_live(experiment: Experiment, to_train: dict[str, TrainConfig], key: s
     experiment.seconds = outcome.seconds
     if outcome.timed_out or not submissions:
         experiment.status = RunStatus.STOPPED
+        _keep_weights(experiment)
         return  # a cut-off run is not a finished run: keep it out of the cache
+    experiment.runs = {}
     cache = finished_runs()
     for label, result in submissions[0].outcomes.items():
         if result.status == RunStatus.FAILED or result.state is None:

@@ -11,8 +11,12 @@ from collections.abc import Hashable, Iterator, Mapping
 
 from cnn_core.data import Dataset
 from cnn_core.errors import PlaygroundError
-from cnn_core.experiments.executors import RunOutcome, _state_bytes, _state_from_bytes
+from cnn_core.experiments.executors.base import RunOutcome
+from cnn_core.experiments.executors.state_transfer import cpu_state, state_bytes, state_from_bytes
+from cnn_core.models.cost import Estimate
 from cnn_core.training import Record, RunStatus, TrainConfig
+from cnn_core.training.budget import PricedRuns
+from cnn_core.training.runs import RunConfig
 
 CONNECT_TIMEOUT_S = 10.0
 RETRY_S = 120.0  # after a failed connect, fall back at once for this long instead of waiting again
@@ -34,16 +38,15 @@ def _remote_run():
         import ray
 
         @ray.remote(num_returns="streaming", num_cpus=1)
-        def run_config(config: TrainConfig):  # pragma: no cover - runs in a Ray worker
+        def run_config(config: TrainConfig | RunConfig, priced: Estimate | None = None):  # pragma: no cover
             import torch
 
-            from cnn_core.training import TrainingRun
+            from cnn_core.experiments.compare import make_run
             torch.set_num_threads(1)
-            run = TrainingRun(config)
+            run = make_run(config, None, priced)  # a classifier loads its dataset; the caller's price is kept
             for record in run.records():
                 yield ("record", record)
-            state = {k: v.detach().cpu().clone() for k, v in run.model.state_dict().items()}
-            yield ("done", str(run.status), _state_bytes(state))
+            yield ("done", str(run.status), state_bytes(cpu_state(run.model)))
 
         _REMOTE = run_config
     return _REMOTE
@@ -85,9 +88,10 @@ def connect(address: str, **init_kwargs) -> None:
 class RaySubmission:
     """Ray streaming generators, one per run, read round-robin so every run's records arrive as they happen."""
 
-    def __init__(self, configs: Mapping[Hashable, TrainConfig]) -> None:
+    def __init__(self, configs: Mapping[Hashable, TrainConfig | RunConfig]) -> None:
         remote = _remote_run()
-        self.generators = {label: remote.remote(config) for label, config in configs.items()}
+        priced = configs.estimate if isinstance(configs, PricedRuns) else None  # priced once, by the caller
+        self.generators = {label: remote.remote(config, priced) for label, config in configs.items()}
         self.outcomes: dict[Hashable, RunOutcome] = {}
         self._cancelled = False
 
@@ -104,16 +108,18 @@ class RaySubmission:
                         item = ray.get(next(generator))
                     except StopIteration:
                         open_runs.pop(label)
-                        self.outcomes.setdefault(label, RunOutcome(RunStatus.FAILED, None, "The run ended without a result."))
+                        self.outcomes.setdefault(label, RunOutcome(RunStatus.FAILED, None,
+                                                                   "The run ended without a result."))
                         continue
                     except ray.exceptions.RayError as exc:
                         open_runs.pop(label)
-                        self.outcomes[label] = RunOutcome(RunStatus.FAILED, None, f"The Ray task failed: {type(exc).__name__}")
+                        self.outcomes[label] = RunOutcome(RunStatus.FAILED, None,
+                                                          f"The Ray task failed: {type(exc).__name__}")
                         continue
                     if item[0] == "record":
                         yield label, item[1]
                     else:
-                        self.outcomes[label] = RunOutcome(RunStatus(item[1]), _state_from_bytes(item[2]))
+                        self.outcomes[label] = RunOutcome(RunStatus(item[1]), state_from_bytes(item[2]))
                         open_runs.pop(label)
         finally:
             if open_runs:
@@ -144,10 +150,10 @@ class RayExecutor:
         import ray
         return max(1, int(ray.available_resources().get("CPU", 1)))
 
-    def submit(self, configs: Mapping[Hashable, TrainConfig], data: Dataset | None = None,
+    def submit(self, configs: Mapping[Hashable, TrainConfig | RunConfig], data: Dataset | None = None,
                parallel: int | None = None) -> RaySubmission:
-        """Start one task per config (each worker loads its own dataset; the cluster schedules them, so
-        `parallel` is not used)."""
+        """Start one task per config, any run kind (each worker loads its own dataset; a PricedRuns's price goes
+        along, so no task prices its run again; the cluster schedules them, so `parallel` is not used)."""
         for config in configs.values():
             config.validate()
         return RaySubmission(configs)
