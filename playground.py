@@ -16,7 +16,9 @@ st.html("<style>[data-testid='stCaptionContainer'] { color: inherit; opacity: 0.
 # Same 4.5:1 rule for Streamlit's code highlighting (its blue, green and orange tokens are about 3:1 on the light
 # code background) and the slider's value (primary colour on the page, 4:1 in the dark theme): each colour is
 # mixed half and half with the text colour around it, so it gets darker in the light theme and lighter in the
-# dark one. Phones: the sidebar is hidden behind » there, so pages that keep settings in it say so (.phone-only).
+# dark one. A formula wider than the screen scrolls in its own box, never the page. Phones (< 640 px): pages
+# with settings in the hidden sidebar say where they are (.phone-only), metric values wrap instead of ending in
+# "…", and the segmentation predictions stay two columns of smaller images instead of one long column.
 st.html("""<style>
 .stCode .token.keyword, .stCode .token.class-name, .stCode .token.function, .stCode .token.boolean
   { color: color-mix(in srgb, #1c83e1 50%, currentColor); }
@@ -24,12 +26,14 @@ st.html("""<style>
 .stCode .token.operator, .stCode .token.decorator { color: color-mix(in srgb, #ed6f13 50%, currentColor); }
 .stCode .token.number { color: color-mix(in srgb, #29b09d 50%, currentColor); }
 .stCode .token.comment, .stCode .token.punctuation { color: color-mix(in srgb, #808495 50%, currentColor); }
+.stCode .linenumber { color: inherit !important; opacity: 0.7; }
 [data-testid='stSliderThumbValue'] { color: color-mix(in srgb, #c53948 55%, currentColor); }
 .phone-only { display: none; }
 [data-testid='stMarkdownContainer'] .katex-display, [data-testid='stLatex'],
 [data-testid='stMarkdownContainer'] :is(p, li):has(> .katex) { overflow-x: auto; overflow-y: hidden; }
 @media (max-width: 640px) {
   .phone-only { display: block; }
+  [data-testid='stMetricValue'], [data-testid='stMetricValue'] * { white-space: normal !important; }
   .st-key-seg_predictions [data-testid='stHorizontalBlock'] { flex-flow: row wrap; }
   .st-key-seg_predictions [data-testid='stColumn'] { flex: 0 0 calc(50% - 0.5rem) !important; min-width: 0 !important; }
 }

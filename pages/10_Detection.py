@@ -10,8 +10,6 @@ from pages.common.errors import friendly_errors
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
-st.set_page_config(page_title="Detection", page_icon="🎯", layout="wide")
-links.start_page()
 
 SECTIONS = {
     "Three heads": ("One backbone, three heads", heads_section, True),
@@ -24,21 +22,29 @@ SECTIONS = {
     "COCO detectors": ("torchvision's COCO detectors", torchvision_section, False),
 }
 
-st.title("🎯 Localization and detection")
-st.markdown("The lecture's *CNNs for computer vision tasks*: the same CNN answers **what** (classification), "
-            "**what and where** (localization: 4 more numbers) and **what, where and how many** (detection: a "
-            "prediction per grid cell, then thresholds and non-maximum suppression). Everything here runs offline "
-            "on scenes made of real MNIST digits.")
-lessons.exercise_panel("10_Detection.py")
 
-choice = ui.radio("Section", list(SECTIONS), horizontal=True, key="det_section", label_visibility="collapsed")
-title, section, needs_model = SECTIONS[choice]
-st.subheader(title)
-with friendly_errors(title):
-    if choice == "Your image":
-        own_image_section(trained_model())
-    elif needs_model:
-        section(trained_model())
-    else:
-        section()
+def main() -> None:
+    """Pick a section of the detection story and draw it."""
+    st.set_page_config(page_title="Detection", page_icon="🎯", layout="wide")
+    links.start_page()
+    st.title("🎯 Localization and detection")
+    st.markdown("The lecture's *CNNs for computer vision tasks*: the same CNN answers **what** (classification), "
+                "**what and where** (localization: 4 more numbers) and **what, where and how many** (detection: a "
+                "prediction per grid cell, then thresholds and non-maximum suppression). Everything here runs offline "
+                "on scenes made of real MNIST digits.")
+    lessons.exercise_panel("10_Detection.py")
+
+    choice = ui.radio("Section", list(SECTIONS), horizontal=True, key="det_section", label_visibility="collapsed")
+    title, section, needs_model = SECTIONS[choice]
+    st.subheader(title)
+    with friendly_errors(title):
+        if choice == "Your image":
+            own_image_section(trained_model())
+        elif needs_model:
+            section(trained_model())
+        else:
+            section()
+
+
+main()
 links.finish_page()

@@ -18,14 +18,6 @@ from pages.common.classroom.teacher import page_link_to, teacher_login, teacher_
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
-st.set_page_config(page_title="Class gallery", page_icon="🏆", layout="wide")
-links.start_page()
-st.title("🏆 Class gallery")
-st.markdown(
-    "Runs your class published from the training pages (**📤 Publish to the class gallery** under a finished "
-    "run): a leaderboard per exercise, how each setting relates to the validation accuracy, and a link that "
-    "opens any run's setup on its page so you can reproduce it (same settings, same seed, same curves)."
-)
 
 LEADERBOARD_COLUMNS = ["rank", "nickname", "val_accuracy", "seed", "published", "notes", "id"]
 
@@ -170,10 +162,23 @@ def gallery(store: GalleryStore, teacher: bool) -> None:
     downloads(store)
 
 
-store = open_gallery()
-if store is not None:
-    try:
-        gallery(store, teacher_login())
-    except GalleryError as exc:
-        st.error(str(exc))
+def main() -> None:
+    """The intro, then the class's exercises from the gallery store."""
+    st.set_page_config(page_title="Class gallery", page_icon="🏆", layout="wide")
+    links.start_page()
+    st.title("🏆 Class gallery")
+    st.markdown(
+        "Runs your class published from the training pages (**📤 Publish to the class gallery** under a finished "
+        "run): a leaderboard per exercise, how each setting relates to the validation accuracy, and a link that "
+        "opens any run's setup on its page so you can reproduce it (same settings, same seed, same curves)."
+    )
+    store = open_gallery()
+    if store is not None:
+        try:
+            gallery(store, teacher_login())
+        except GalleryError as exc:
+            st.error(str(exc))
+
+
+main()
 links.finish_page()

@@ -13,6 +13,7 @@ from cnn_core.models import LENET5_SPECS, MODELS, ModelOptions, build_model, len
 from pages.architecture import builder
 from pages.common import lessons, links
 from pages.common.errors import friendly_errors
+from pages.common.export_buttons import architecture_downloads
 from pages.common.session_keys import CUSTOM_ARCHITECTURE
 from pages.common.widgets import JSON_UPLOAD_MB
 
@@ -185,6 +186,7 @@ def code_section(specs: tuple, report: codegen.ArchitectureReport) -> None:
             verdict = "the same as" if check.matches else "DIFFERENT from"
             tab.caption(f"Executed: {check.params:,} parameters, output N x "
                         f"{' x '.join(map(str, check.output_shape[1:]))}: {verdict} the network above.")
+        architecture_downloads(specs, report.input_shape)
 
 
 @st.cache_data(show_spinner="Loading the network and running one 224 x 224 image through it...", max_entries=4)

@@ -9,7 +9,8 @@ from cnn_core.models import ACTIVATIONS
 from cnn_core.teaching import layer_ops as ops
 from cnn_core.training.pretrained import LENET5_MNIST, trained_model
 from pages.common import lessons, links
-from pages.basic_layers.sections import convolution_tab, photo, pooling_tab
+from pages.basic_layers.pooling import pooling_tab
+from pages.basic_layers.sections import convolution_tab, photo
 from pages.common.charts import legend_highlight
 from pages.common.errors import friendly_errors
 from pages.common.state import get_dataset

@@ -16,8 +16,8 @@ from cnn_core.training.zoo import (TORCHVISION_MODELS, VISION_MODELS, VisionMode
                                    depthwise_summary, download_weights, from_checkpoint, load_vision_model,
                                    torchvision_weights_cached)
 from pages.common import lessons, links
-from pages.layer_viz.draw import (DRAW_SOURCE, drawn_input, extra_model, keep, remember, source_changed,
-                                  start_on_linked_source, warn_if_unsure)
+from pages.layer_viz.draw import (DRAW_SOURCE, digit_model_note, drawn_input, extra_model, keep, remember,
+                                  source_changed, start_on_linked_source, warn_if_unsure)
 from pages.common.errors import friendly_errors
 from pages.layer_viz.sections import show_tabs
 from pages.common.session_keys import SESSION_CHECKPOINTS
@@ -162,15 +162,6 @@ def show_model_caption(vm) -> None:
     if depthwise_summary(vm.model):
         with ui.expander("🧩 Depthwise convolutions in this network"):
             st.markdown(depthwise_summary(vm.model))
-
-
-def digit_model_note(vm, image_key: str) -> None:
-    """A digit network knows ten digits only: say so when it is shown a photo (or an upload that may be one)."""
-    if vm.input.style != "digit" or image_key.startswith(("digit:", "draw:")):
-        return
-    what = "a photo" if image_key.startswith("sample:") else "an upload"
-    st.warning(f"{vm.label} only knows the handwritten digits 0-9, so it answers a digit for {what} too: for "
-               "anything that is not a digit, the prediction and its probability mean nothing.", icon="🔢")
 
 
 def framed(image, width: int = 2):

@@ -11,10 +11,11 @@ from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
+from pages.common.export_buttons import export_downloads
 from pages.common.phone import sidebar_settings_hint
 from pages.common.live.comparison import run_experiment
 from pages.common.charts.palette import run_encodings
-from pages.weight_init.charts import depth_chart, ridgeline, scheme_colors
+from pages.weight_init.charts import line_charts, ridgeline, scheme_colors
 from pages.common.state import get_dataset
 from pages.common.widgets import learning_rate_input, model_picker, seed_input
 from pages.common.formulas import show_formula
@@ -80,31 +81,6 @@ def scheme_formulas(schemes: tuple[str, ...]) -> None:
                 st.markdown(f"**{INIT_SCHEMES[scheme].label}**")
                 show_formula(INIT_SCHEMES[scheme].formula)
                 st.caption(INIT_SCHEMES[scheme].explanation)
-
-
-def line_charts(stats, net: Network, kind: str, stat: str, log: bool) -> None:
-    """Forward and backward statistic per layer, then dead/saturated units."""
-    colors = scheme_colors(net.labels.values())
-    acts = stats.layers[stats.layers["kind"] == "activation"]
-    grads = stats.layers[stats.layers["kind"] == kind]
-    left, right = ui.columns(2)
-    left.altair_chart(depth_chart(acts, stat, f"Forward: {stat} of each layer's activations", log, colors),
-                      width="stretch")
-    right.altair_chart(depth_chart(grads, stat, f"Backward: {stat} of the {kind}s", log, colors), width="stretch")
-    st.caption("Kaiming (ReLU) and Xavier (tanh) keep a flat line; std 0.01 shrinks by a constant factor per "
-               "layer (vanishing), std 1 grows (exploding). The zero init has std 0 everywhere (not drawn on "
-               "a log axis). The last point is the output layer (logits).")
-    hidden = acts[~acts["layer_name"].str.endswith("(logits)")]
-    left, right = ui.columns(2)  # a second row: on a phone, forward and backward stay together above
-    if net.activation == "relu":
-        left.altair_chart(depth_chart(hidden, "dead_units", "Dead ReLUs: units that output 0 for every image",
-                                      False, colors), width="stretch")
-        right.altair_chart(depth_chart(hidden, "zero_fraction", "Fraction of ReLU outputs that are exactly 0",
-                                       False, colors), width="stretch")
-    else:
-        left.altair_chart(depth_chart(hidden, "saturated", f"Saturated {net.activation} outputs (flat tails, "
-                                      "tiny gradient)", False, colors), width="stretch")
-        right.altair_chart(depth_chart(hidden, "mean", "Mean activation per layer", False, colors), width="stretch")
 
 
 def histogram_charts(stats, net: Network, kind: str) -> None:
@@ -213,6 +189,7 @@ def training_tab(net: Network) -> None:
         with friendly_errors("Drawing the results"):
             show_training(experiment, target)
             publish.publish_experiment(experiment, "5_Weight_Initialization.py", "weight-init", key="init_pub")
+            export_downloads(experiment.configs, "weight_init_comparison", key="init_export")
     st.info("**Why the all-zero init cannot learn (symmetry).** If every weight starts equal, every unit of a "
             "layer computes the same output and receives the same gradient, so after any number of updates the "
             "units are still identical copies: a layer of 128 units works like a single unit. With zeros it is "

@@ -11,6 +11,7 @@ from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.charts import legend_highlight, step_loss_chart, train_val_facets
 from pages.common.errors import friendly_errors
+from pages.common.export_buttons import export_downloads
 from pages.common.phone import sidebar_settings_hint
 from pages.common.live.comparison import Experiment, run_experiment
 from pages.common.state import get_dataset
@@ -175,6 +176,7 @@ def show_results(experiment: Experiment, configs: dict, base: TrainConfig) -> No
         show_overfitting(experiment, base)
         show_summary(experiment)
         publish.publish_experiment(experiment, "6_Regularization.py", "regularization", key="reg_pub")
+        export_downloads(experiment.configs, "regularization_comparison", key="reg_export")
         weights_section(experiment, base)
 
 

@@ -1,21 +1,19 @@
 """Optimization methods side by side: on a real CNN and on 2-D loss surfaces, with the same torch.optim code."""
-import altair as alt
-import pandas as pd
 import streamlit as st
 
-from cnn_core import MODELS, OptimizerConfig, RunStatus, ScheduleConfig, TrainConfig
+from cnn_core import MODELS, RunStatus, ScheduleConfig, TrainConfig
 from cnn_core.experiments.compare import (comparison_base, lr_schedule_frame, optimizer_configs, planned_steps,
                                           summary_table, unique_labels)
 from cnn_core.experiments.sharing import ComparisonSettings, SurfaceSettings, labelled, results_csv
-from cnn_core.teaching.toy_surfaces import SURFACES, Surface, compare_2d, summary_2d, surface_grid
+from cnn_core.teaching.toy_surfaces import SURFACES, Surface, summary_2d
 from cnn_core.training.optimizers import OPTIMIZERS, configure
 from pages.common import lessons, links
 from pages.common.classroom import publish
-from pages.common.charts.specs import inline_datasets_as_arrow
 from pages.common.errors import friendly_errors
+from pages.common.export_buttons import export_downloads
 from pages.common.live.comparison import run_experiment, timing_caption
-from pages.optimizers.charts import (draw_comparison_results, draw_live_comparison, draw_lr_schedule,
-                                           summary_display, surface_chart, surface_loss_chart)
+from pages.optimizers.charts import draw_comparison_results, draw_live_comparison, draw_lr_schedule, summary_display
+from pages.optimizers.surfaces import run_surface, surface_specs
 from pages.optimizers.controls import (BATCHES, BOUNDS, MODEL_CHOICES, comparison_data, optimizer_editor,
                                        schedule_widgets, set_rows, share_panel, update_rules)
 from pages.common.widgets import dataset_picker, model_picker, seed_input
@@ -36,31 +34,6 @@ def init_state() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault("toy_x", SURFACES[st.session_state["toy_fn"]].start[0])
     st.session_state.setdefault("toy_y", SURFACES[st.session_state["toy_fn"]].start[1])
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def run_surface(surface: Surface, runs: tuple[tuple[str, OptimizerConfig], ...], start: tuple[float, float],
-                steps: int, schedule: ScheduleConfig) -> pd.DataFrame:
-    """All 2-D trajectories of one setting (cached: sliders re-draw instantly)."""
-    return compare_2d(surface, dict(runs), start, steps, schedule)
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def grid_of(surface: Surface) -> pd.DataFrame:
-    """The contour grid of a surface."""
-    return surface_grid(surface, resolution=80)
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def surface_specs(surface: Surface, runs: tuple[tuple[str, OptimizerConfig], ...], start: tuple[float, float],
-                  steps: int, schedule: ScheduleConfig, upto: int) -> tuple[dict, dict]:
-    """The contour map with the paths and the loss chart as Vega-Lite specs, for the first `upto` steps (cached:
-    building them costs ~0.3 s of the interpreter per rerun, which 30 students' reruns would queue behind)."""
-    paths = run_surface(surface, runs, start, steps, schedule)
-    visible = paths[paths["step"] <= upto]
-    with alt.data_transformers.disable_max_rows():  # the 80 x 80 contour grid: 6,400 rows inline
-        return (inline_datasets_as_arrow(surface_chart(grid_of(surface), visible, surface).to_dict()),
-                inline_datasets_as_arrow(surface_loss_chart(visible).to_dict()))
 
 
 def surface_lr(name: str) -> float:
@@ -166,6 +139,7 @@ def cnn_tab() -> tuple[dict, ScheduleConfig, TrainConfig, float]:
         else:
             show_results(experiment, configs, clicked, target, smoothing)
             publish.publish_experiment(experiment, "7_Optimizers.py", "optimizers", key="cnn_pub")
+            export_downloads(experiment.configs, "optimizer_comparison", key="cnn_export")
     return configs, schedule, base, target
 
 

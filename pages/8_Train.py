@@ -12,6 +12,7 @@ from cnn_core.training.tensorboard import TensorBoardLogger, logged, run_name
 from pages.common import lessons, links
 from pages.common.charts import training as charts
 from pages.common.errors import friendly_errors
+from pages.common.wording import plural
 from pages.common.phone import sidebar_settings_hint
 from pages.common.export_buttons import export_downloads
 from pages.common.live import run_live
@@ -22,19 +23,6 @@ from pages.train.tabs import download_section, loss_tab, sanity_tab, snapshot, u
 from pages.train.setup import LOG_DIR, RUN, setup
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
-
-st.set_page_config(page_title="Train your network", page_icon="🏋️", layout="wide")
-links.start_page()
-
-st.title("🏋️ Train your network")
-st.markdown(
-    "The lecture's last practical sections as one workflow: pick a **loss function**, run the **sanity checks** "
-    "of good practice, **train** with live curves, read the confusion matrix and the mistakes, log to "
-    "**TensorBoard**, and **save / restore** the weights. Everything is set up in the settings sidebar; every "
-    "run is seeded, so the same settings give the same curves."
-)
-sidebar_settings_hint()
-lessons.exercise_panel("8_Train.py")
 
 
 # ------------------------------------------------------------------------------------------- training
@@ -88,7 +76,7 @@ def show_results(run: TrainingRun) -> None:
     epochs = epoch_records(run.history)
     summary = summarize_run(run.history)
     if run.status == RunStatus.STOPPED:
-        st.warning(f"Stopped after {run.step} steps; the weights and curves so far are kept. "
+        st.warning(f"Stopped after {plural(run.step, 'step')}; the weights and curves so far are kept. "
                    "Continue training resumes from here.")
     elif last is not None and last.kind in ("diverged", "early_stop"):
         (st.error if last.kind == "diverged" else st.info)(last.message)
@@ -175,25 +163,42 @@ def train_tab(config: TrainConfig | None) -> None:
         export_downloads(run.config, "train_run", key="tr_export")
 
 
-config = None
-with friendly_errors("The setup"):
-    config = setup()
-TAB_NAMES = ["🏋️ Train", "📉 Loss functions", "✅ Sanity checks", "📊 TensorBoard", "💾 Save / restore"]
-train, losses, sanity, board, save = ui.tabs(TAB_NAMES)
-with save:  # upload first, so a restored run is what the Train tab shows in the same rerun
-    st.markdown("A checkpoint holds the weights (`state_dict`), the training config and the metrics. It is "
-                "loaded with `torch.load(..., weights_only=True)`, which refuses any pickled Python code.")
-    download_box = ui.container()
-    st.divider()
-    upload_section(config)
-with train:
-    train_tab(config)
-with losses:
-    loss_tab(config)
-with sanity:
-    sanity_tab(config)
-with board:
-    session_tensorboard_tab(st.session_state.get(LOG_DIR))  # this session's runs only
-with download_box:
-    download_section()
+def main() -> None:
+    """Set up, then the tabs: train, loss functions, sanity checks, TensorBoard, save / restore."""
+    st.set_page_config(page_title="Train your network", page_icon="🏋️", layout="wide")
+    links.start_page()
+
+    st.title("🏋️ Train your network")
+    st.markdown(
+        "The lecture's last practical sections as one workflow: pick a **loss function**, run the **sanity checks** "
+        "of good practice, **train** with live curves, read the confusion matrix and the mistakes, log to "
+        "**TensorBoard**, and **save / restore** the weights. Everything is set up in the settings sidebar; every "
+        "run is seeded, so the same settings give the same curves."
+    )
+    sidebar_settings_hint()
+    lessons.exercise_panel("8_Train.py")
+    config = None
+    with friendly_errors("The setup"):
+        config = setup()
+    TAB_NAMES = ["🏋️ Train", "📉 Loss functions", "✅ Sanity checks", "📊 TensorBoard", "💾 Save / restore"]
+    train, losses, sanity, board, save = ui.tabs(TAB_NAMES)
+    with save:  # upload first, so a restored run is what the Train tab shows in the same rerun
+        st.markdown("A checkpoint holds the weights (`state_dict`), the training config and the metrics. It is "
+                    "loaded with `torch.load(..., weights_only=True)`, which refuses any pickled Python code.")
+        download_box = ui.container()
+        st.divider()
+        upload_section(config)
+    with train:
+        train_tab(config)
+    with losses:
+        loss_tab(config)
+    with sanity:
+        sanity_tab(config)
+    with board:
+        session_tensorboard_tab(st.session_state.get(LOG_DIR))  # this session's runs only
+    with download_box:
+        download_section()
+
+
+main()
 links.finish_page()

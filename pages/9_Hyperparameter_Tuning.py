@@ -11,6 +11,8 @@ from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.charts import training as charts
 from pages.common.errors import friendly_errors
+from pages.common.wording import plural
+from pages.common.export_buttons import export_downloads
 from pages.common.live.comparison import plan_executor
 from pages.common.live import run_live
 from pages.common.state import get_dataset
@@ -18,34 +20,9 @@ from pages.common.formulas import show_formula
 
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
-st.set_page_config(page_title="Hyper-parameter tuning", page_icon="🎛️", layout="wide")
-links.start_page()
 RANGE, SEARCH = "hp_range", "hp_search"
 LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0]
 WD_CHOICES = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
-
-st.title("🎛️ Hyper-parameter tuning")
-st.markdown(
-    "The learning rate matters most, so find its range first: the **LR range test** trains once while the rate "
-    "grows exponentially and shows where the loss falls fastest and where it explodes. Then compare a few "
-    "settings of learning rate, batch size and weight decay with a **grid** or **random search**; each trial is "
-    "an independent, seeded training run, judged on the validation split (never on the test split)."
-)
-lessons.exercise_panel("9_Hyperparameter_Tuning.py")
-
-with ui.container(border=True):
-    st.markdown("**Base setup** (shared by both tools)")
-    cols = ui.columns(5)
-    dataset = cols[0].selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k].label, key="hp_dataset")
-    trainable = [k for k, spec in MODELS.items() if spec.fixed_input is None and k != "custom"]
-    model = cols[1].selectbox("Model", trainable, format_func=lambda k: MODELS[k].label, key="hp_model")
-    opt = cols[2].selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index("adam"), key="hp_optimizer",
-                            format_func=lambda k: OPTIMIZERS[k].label)
-    per_class = cols[3].number_input("Training images per class", 10, 6000, 100, step=50, key="hp_per_class",
-                                     help="Small subsets keep tuning fast; the ranking usually carries over.")
-    seed = cols[4].number_input("Seed", 0, 2**31 - 1, 0, key="hp_seed")
-base = TrainConfig(dataset=dataset, per_class=int(per_class), model=model, optimizer=OptimizerConfig(opt),
-                   seed=int(seed))
 
 
 def range_tab(base: TrainConfig) -> None:
@@ -76,7 +53,7 @@ def range_tab(base: TrainConfig) -> None:
         return
     result = summarize_lr_range(state["points"], state["min"], state["max"], state["steps"])
     if not state["done"]:
-        st.warning(f"Stopped after {len(state['points'])} steps; the curve so far is shown.")
+        st.warning(f"Stopped after {plural(len(state['points']), 'step')}; the curve so far is shown.")
     m = ui.columns(3)  # short labels: a metric label that does not fit is cut ("max_lr reac...")
     m[0].metric("Suggested lr", f"{result.suggested_lr:.1e}", help="The rate the range test suggests.")
     m[1].metric("Lowest loss at lr", f"{result.min_loss_lr:.1e}", help="Where the smoothed loss was lowest.")
@@ -128,8 +105,8 @@ def search_tab(base: TrainConfig) -> None:
             run_search(state, epochs)
     state = st.session_state.get(SEARCH)
     if not state:
-        st.info(f"Press **Run search** (default: 4 trials of {epochs} epochs, a few seconds). "
-                f"At most {MAX_TRIALS} trials.")
+        st.info(f"Press **Run search** (default: 4 trials of {plural(epochs, 'epoch')}, a few seconds). "
+                f"At most {plural(MAX_TRIALS, 'trial')}.")
         return
     results = results_frame(state["configs"], state["histories"])
     if not state["done"]:
@@ -139,6 +116,7 @@ def search_tab(base: TrainConfig) -> None:
     if state["done"]:
         publish.publish_search(state["configs"], state["histories"], "9_Hyperparameter_Tuning.py", "tuning",
                        key="hp_pub")
+        export_downloads({f"trial {i}": c for i, c in enumerate(state["configs"])}, "tuning_search", key="hp_export")
     if len(results):
         st.markdown("**Validation accuracy against each hyper-parameter** (one point per trial; red: diverged, "
                     "grey: stopped)")
@@ -183,9 +161,38 @@ def run_search(state: dict, epochs: int) -> None:
     state["executor"] = choice.executor.name
 
 
-range_test, search = ui.tabs(["📈 LR range test", "🔎 Grid / random search"])
-with range_test:
-    range_tab(base)
-with search:
-    search_tab(base)
+def main() -> None:
+    """The base setup both tools share, then the range test and the search."""
+    st.set_page_config(page_title="Hyper-parameter tuning", page_icon="🎛️", layout="wide")
+    links.start_page()
+    st.title("🎛️ Hyper-parameter tuning")
+    st.markdown(
+        "The learning rate matters most, so find its range first: the **LR range test** trains once while the rate "
+        "grows exponentially and shows where the loss falls fastest and where it explodes. Then compare a few "
+        "settings of learning rate, batch size and weight decay with a **grid** or **random search**; each trial is "
+        "an independent, seeded training run, judged on the validation split (never on the test split)."
+    )
+    lessons.exercise_panel("9_Hyperparameter_Tuning.py")
+
+    with ui.container(border=True):
+        st.markdown("**Base setup** (shared by both tools)")
+        cols = ui.columns(5)
+        dataset = cols[0].selectbox("Dataset", list(DATASETS), format_func=lambda k: DATASETS[k].label, key="hp_dataset")
+        trainable = [k for k, spec in MODELS.items() if spec.fixed_input is None and k != "custom"]
+        model = cols[1].selectbox("Model", trainable, format_func=lambda k: MODELS[k].label, key="hp_model")
+        opt = cols[2].selectbox("Optimizer", list(OPTIMIZERS), index=list(OPTIMIZERS).index("adam"), key="hp_optimizer",
+                                format_func=lambda k: OPTIMIZERS[k].label)
+        per_class = cols[3].number_input("Training images per class", 10, 6000, 100, step=50, key="hp_per_class",
+                                         help="Small subsets keep tuning fast; the ranking usually carries over.")
+        seed = cols[4].number_input("Seed", 0, 2**31 - 1, 0, key="hp_seed")
+    base = TrainConfig(dataset=dataset, per_class=int(per_class), model=model, optimizer=OptimizerConfig(opt),
+                       seed=int(seed))
+    range_test, search = ui.tabs(["📈 LR range test", "🔎 Grid / random search"])
+    with range_test:
+        range_tab(base)
+    with search:
+        search_tab(base)
+
+
+main()
 links.finish_page()

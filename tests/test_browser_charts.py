@@ -17,12 +17,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 MIN_PLOT_PX = 120
 
 # URL path of a page (with a lesson link for its smallest run where the main action trains).
-# Known problems on pages owned elsewhere, each named so the mark flips to a failure once it is fixed (strict).
-OPTIMIZERS_CHARTS = ("Optimizers: the learning-rate schedule chart's plot is ~100 px tall, and the 2-D paths chart "
-                     "is wider than its column (pages/7_Optimizers.py, pages/optimizers/charts.py)")
-SEGMENTATION_CHARTS = "Segmentation, 'Skips on vs off': a chart's plot is ~90 px tall (pages/segmentation/sections.py)"
-
-# URL path of a page (with a lesson link for its smallest run where the main action trains).
 PAGES = [
     "",
     "From_ANNs_to_CNNs",
@@ -31,7 +25,7 @@ PAGES = [
     "Layer_Visualization",
     "Weight_Initialization?init_epochs=1&init_per_class=50",
     "Regularization?reg_epochs=5&reg_per_class=20",
-    pytest.param("Optimizers?cnn_epochs=1", marks=pytest.mark.xfail(strict=True, reason=OPTIMIZERS_CHARTS)),
+    "Optimizers?cnn_epochs=1",
     "Train?tr_epochs=1",
     "Hyperparameter_Tuning",
     "Detection?det_section=Three+heads",
@@ -39,7 +33,7 @@ PAGES = [
     "Detection?det_section=Sliding+vs+FCN",
     "Detection?det_section=Scores+to+boxes",
     "Detection?det_section=Faces+%28MTCNN%29",
-    pytest.param("Segmentation?seg_epochs=1", marks=pytest.mark.xfail(strict=True, reason=SEGMENTATION_CHARTS)),
+    "Segmentation?seg_epochs=1",
     "Gallery",
 ]
 
@@ -84,12 +78,17 @@ MEASURE_CHARTS = r"""() => {
                  found: !!view, plotWidth: null, plotHeight: null, marks: null};
     if (view) {
       const signals = view.getState({signals: () => true, data: () => false, recurse: true}).signals || {};
-      const widths = [], heights = [];
-      for (const [name, value] of Object.entries(signals)) {
-        if (typeof value !== 'number') continue;
-        if (/^(width|child_width|concat_\d+_width|.*_child_width)$/.test(name)) widths.push(value);
-        if (/^(height|child_height|concat_\d+_height|.*_child_height)$/.test(name)) heights.push(value);
-      }
+      // a facet's cells are child_*, a concatenation's views concat_N_*; only a single view uses width/height
+      const numeric = Object.entries(signals).filter(([, v]) => typeof v === 'number');
+      const pick = (dim) => {
+        for (const re of [new RegExp(`(^|_)child_${dim}$`), new RegExp(`^concat_\\d+_${dim}$`),
+                          new RegExp(`^${dim}$`)]) {
+          const found = numeric.filter(([n]) => re.test(n)).map(([, v]) => v);
+          if (found.length) return found;
+        }
+        return [];
+      };
+      const widths = pick('width'), heights = pick('height');
       rec.plotWidth = widths.length ? Math.round(Math.min(...widths)) : null;
       rec.plotHeight = heights.length ? Math.round(Math.min(...heights)) : null;
       rec.marks = countMarks(view.scenegraph().root);

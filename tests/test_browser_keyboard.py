@@ -55,11 +55,12 @@ def test_stride_changed_with_tab_and_arrow_keys(streamlit_server, browser_page):
     assert stride.input_value() == "1"
     kernel = height - out1[0] + 1  # stride 1, no padding: out = in - k + 1
 
-    tab_to(page, ".st-key-conv_stride")
+    tab_to(page, ".st-key-conv_stride input")
     before = next(c.inner_text() for c in page.get_by_test_id("stImageCaption").all()
                   if c.inner_text().startswith("Output feature map"))
     page.keyboard.press("ArrowUp")
-    page.keyboard.press("Enter")
+    assert stride.input_value() == "2"
+    page.keyboard.press("Enter")  # commits the value: the page reruns
     wait_for_rerun(page, before)
     assert_no_exception(page, "after the stride changed")
     assert stride.input_value() == "2"

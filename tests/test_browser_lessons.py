@@ -19,6 +19,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TOKEN = "browser-lesson-token"
 LAPTOP, PHONE = {"width": 1366, "height": 768}, {"width": 390, "height": 844}
 PANEL = '[data-testid="stExpander"]:has(summary:has-text("Exercise ·"))'
+# a keyed widget shows a text (a selectbox keeps its value in an input, outside innerText)
+SHOWS = """([key, want]) => { const box = document.querySelector('.st-key-' + key);
+    return !!box && (box.innerText + [...box.querySelectorAll('input')].map(i => i.value).join(' ')).includes(want); }"""
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +123,13 @@ def test_two_students_answer_and_the_dashboard_shows_both(browser, lesson_server
             """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
                    m.innerText.includes('Attempts') && m.innerText.trim().endsWith('2'))""", timeout=30_000)
         assert metric(teacher, "Students") == "2"
+        # the grid's cells follow the metrics a moment later: wait for the wrong answer's row text
+        expected = label or ex.title
+        teacher.wait_for_function(
+            """(text) => { const grid = document.querySelector('[data-testid="stDataFrame"]');
+                           return grid && grid.textContent.includes(text); }""", arg=expected, timeout=30_000)
         table = teacher.locator('[data-testid="stDataFrame"]').first.text_content()  # the dashboard comes first
-        assert ex.title in table and (label is None or label in table)
+        assert ex.title in table and expected in table
         assert_no_exception(teacher)
         save_screenshot(teacher, "lessons-dashboard-1366", screenshot_dir, full_page=False)
     finally:
@@ -162,8 +170,11 @@ def test_open_the_setup_reaches_widgets_that_appear_later(browser, lesson_server
         assert page.locator(".st-key-arch_registry_input").count() == 0  # not drawn before the setup
         page.locator(PANEL).locator("summary").click()
         click(page, f".st-key-lesson_setup_{ex.id} button")
-        page.locator(".st-key-arch_registry_input").get_by_text(link["arch_registry_input"]).wait_for(timeout=60_000)
-        assert link["arch_registry"] in page.locator(".st-key-arch_registry").inner_text()
+        try:
+            page.wait_for_function(SHOWS, arg=["arch_registry_input", link["arch_registry_input"]], timeout=60_000)
+        finally:
+            save_screenshot(page, "lessons-open-setup-architecture-1366", full_page=False)
+        assert page.evaluate(SHOWS, ["arch_registry", link["arch_registry"]])
         assert_no_exception(page)
     finally:
         ctx.close()

@@ -28,9 +28,9 @@ def page_paths() -> list[str]:
     return [""] + [re.sub(r"^\d+_", "", Path(t.file).stem) for t in available_topics()]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def phone(browser):
-    """A phone-sized touch page, shared by the module's tests."""
+    """A phone-sized touch page in a fresh context (Streamlit remembers an opened sidebar within a context)."""
     context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True, device_scale_factor=2)
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -82,9 +82,9 @@ def test_the_hint_is_hidden_on_a_laptop(streamlit_server, browser_page):
 
 
 @pytest.mark.parametrize("path, button, result", [
-    ("Train?tr_per_class=20&tr_epochs=1", ".st-key-tr_train button", '[data-testid="stMetric"]'),
-    ("Weight_Initialization?init_epochs=1&init_per_class=50", ".st-key-init_train_start button",
-     '[data-testid="stDataFrame"]'),
+    ("Train?tr_per_class=20&tr_epochs=1", ".st-key-tr_train button:visible", '[data-testid="stMetric"]:visible'),
+    ("Weight_Initialization?init_epochs=1&init_per_class=50", ".st-key-init_train_start button:visible",
+     '[data-testid="stVegaLiteChart"]:visible'),  # the curves (the "At initialization" tab's charts are hidden)
 ], ids=["Train", "Weight_Initialization"])
 def test_main_action_result_shows_near_the_top(streamlit_server, phone, path, button, result):
     open_page(phone, streamlit_server, path)

@@ -71,7 +71,7 @@ PAGE_FILES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "pages").rgl
 @pytest.mark.parametrize("path", PAGE_FILES)
 def test_no_file_in_pages_is_over_250_lines(path):
     lines = len((ROOT / path).read_text(encoding="utf-8").splitlines())
-    assert lines <= MAX_PAGE_LINES, f"{path} has {lines} lines: split it into named sections in pages/common/"
+    assert lines <= MAX_PAGE_LINES, f"{path} has {lines} lines: split it into named sections in its page's own pages/<topic>/ folder"
 
 
 def test_the_house_rules_see_real_files():

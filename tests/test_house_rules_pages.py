@@ -123,3 +123,12 @@ def test_every_allowlist_entry_has_a_reason():
 
 def test_the_rules_see_real_files():
     assert len(ENTRY_FILES) >= 13 and len(COMMON_MODULES) >= 5 and "pages.common.links" in MODULES
+
+
+@pytest.mark.parametrize("path", ENTRY_FILES[1:], ids=lambda p: p.name)
+def test_every_page_has_one_shape(path):
+    # def main() draws the page; the module ends by calling it (then links.finish_page(), where the page links)
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body), f"{path.name} has no main()"
+    calls = [ast.unparse(n.value) for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
+    assert calls and calls[0] == "main()" and set(calls[1:]) <= {"links.finish_page()"}, calls

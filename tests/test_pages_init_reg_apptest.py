@@ -21,6 +21,8 @@ def chart_titles(at) -> list[str]:
                 titles.append(title)
             elif isinstance(title, dict) and isinstance(title.get("text"), str):
                 titles.append(title["text"])
+            elif isinstance(title, dict) and isinstance(title.get("text"), list):  # a title wrapped into lines
+                titles.append(" ".join(title["text"]))
             for value in node.values():
                 walk(value)
         elif isinstance(node, list):
@@ -39,6 +41,7 @@ def colour_scales(at) -> dict[str, dict]:
         spec = json.loads(chart.proto.spec)
         title = spec.get("title")
         title = title.get("text") if isinstance(title, dict) else title
+        title = " ".join(title) if isinstance(title, list) else title  # a title wrapped into lines
         colour = spec.get("encoding", {}).get("color", {})
         if title and "scale" in colour:
             out[title] = {k: colour["scale"].get(k) for k in ("domain", "scheme", "range")}

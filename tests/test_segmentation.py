@@ -86,7 +86,7 @@ def test_checkpoints_round_trip_and_another_models_is_refused():
     x = run.val.images[:2]
     run.model.eval()
     assert torch.equal(model(x), run.model(x))
-    other = seg.segmenter_checkpoint_bytes(seg.UNet(1, 11, 4, 2, skips=False), TINY)
+    other = seg.segmenter_checkpoint_bytes(seg.UNet(1, 11, 4, 2, skips=False, norm=TINY.norm), TINY)
     with pytest.raises(CheckpointError, match="different shapes: dec"):
         seg.load_segmenter(other)
     with pytest.raises(CheckpointError, match="not a readable"):
@@ -98,6 +98,24 @@ def test_bad_settings_are_refused_with_the_reason():
         seg.SegConfig(canvas=36, depth=3).validate()
     with pytest.raises(InvalidConfig, match="loss must be one of"):
         seg.SegConfig(loss="focal").validate()
+
+
+def test_group_norm_is_torchs_and_scores_a_scene_the_same_in_training_and_evaluation():
+    torch.manual_seed(0)
+    net = seg.UNet(1, 3, base=8, depth=2, norm="group")
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert norms and not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+    assert all(m.num_groups == m.num_channels // 4 for m in norms)  # 4 channels a group
+    x = torch.rand(4, 1, 16, 16)
+    with torch.no_grad():
+        trained = net.train()(x)
+        # no running statistics: evaluation sees what training saw, and one scene alone scores the same
+        assert torch.allclose(net.eval()(x), trained, atol=1e-5)
+        assert torch.allclose(net(x[:1]), trained[:1], atol=1e-5)
+        batch = seg.UNet(1, 3, base=8, depth=2, norm="batch")
+        assert not torch.allclose(batch.train()(x), batch.eval()(x), atol=1e-3)
+    with pytest.raises(InvalidConfig, match="normalization must be one of"):
+        seg.SegConfig(norm="layer").validate()
 
 
 def test_odd_sized_inputs_are_padded_and_it_says_so():
@@ -153,6 +171,6 @@ def test_learning_rate_schedules_and_the_run_follows_them():
         if record.kind == "step":
             seen.append(run.optimizer.param_groups[0]["lr"])
     assert len(seen) == 8  # 2 epochs x 4 batches; lr after each step = 0.01 x factor(step)
-    assert seen == pytest.approx([0.01 * lr_factor(s + 1, 8, "decay") for s in range(8)])
+    assert seen == pytest.approx([0.01 * lr_factor(s + 1, 8, config.schedule) for s in range(8)])
     with pytest.raises(InvalidConfig, match="schedule"):
         SegConfig(schedule="sometimes").validate()

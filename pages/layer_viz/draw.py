@@ -119,3 +119,12 @@ def warn_if_unsure(ready: Prepared, probabilities: np.ndarray) -> None:
     message = drawing_warning(ready.view, probabilities)
     if message:
         st.warning(message, icon="⚠️")
+
+
+def digit_model_note(vm, image_key: str) -> None:
+    """A digit network knows ten digits only: say so when it is shown a photo (or an upload that may be one)."""
+    if vm.input.style != "digit" or image_key.startswith(("digit:", "draw:")):
+        return
+    what = "a photo" if image_key.startswith("sample:") else "an upload"
+    st.warning(f"{vm.label} only knows the handwritten digits 0-9, so it answers a digit for {what} too: for "
+               "anything that is not a digit, the prediction and its probability mean nothing.", icon="🔢")

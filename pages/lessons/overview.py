@@ -29,7 +29,7 @@ def exercise_row(ex: Exercise, status: dict[str, str], key_prefix: str = "lesson
     """One exercise: status, title, kind, where; and a button that opens it on its page."""
     topic = TOPIC_OF.get(ex.page)
     where = f"{topic.icon} {topic.title}" if topic else ex.page
-    left, right = st.columns([6, 1], vertical_alignment="center")
+    left, right = st.columns([3, 1], vertical_alignment="center")
     left.markdown(f"{STATUS_ICONS[status.get(ex.id, '')]} **{ex.title}**  \n"
                   f":gray[{KIND_LABELS.get(ex.kind, ex.kind)} · on {where}]")
     if right.button("open", key=f"{key_prefix}_{ex.id}", width="stretch"):

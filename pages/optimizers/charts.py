@@ -70,7 +70,10 @@ def lr_schedule_view(labels: tuple[str, ...]) -> alt.Chart:
                     **run_encodings("run", labels),
                     opacity=opacity,
                     tooltip=["run:N", "step:Q", alt.Tooltip("lr:Q", format=".3g")])
-            .add_params(pick).properties(height=220))
+            .add_params(pick)
+            # fit the width only: Streamlit's default "fit" squeezes the legend into the height, leaving the plot
+            # a strip; with fit-x the 220 px below are the plot area's own
+            .properties(height=220, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")))
 
 
 # ---------------------------------------------------------------- 2-D surfaces
@@ -99,7 +102,8 @@ def surface_chart(grid: pd.DataFrame, trajectories: pd.DataFrame, surface: Surfa
     colors = run_colors(runs)
     base = alt.Chart(paths).encode(
         x=alt.X("x:Q", scale=xs), y=alt.Y("y:Q", scale=ys), order="step:Q",
-        **run_encodings("run", runs, legend=alt.Legend(orient="bottom", columns=2, labelLimit=400, symbolStrokeWidth=3)),
+        # one legend column of short labels: the chart must stay within a half-page column
+        **run_encodings("run", runs, legend=alt.Legend(orient="bottom", columns=1, labelLimit=260, symbolStrokeWidth=3)),
         opacity=opacity,
         tooltip=["run", "step", alt.Tooltip("x:Q", format=".4f"), alt.Tooltip("y:Q", format=".4f"),
                  alt.Tooltip("loss:Q", format=".4g")])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import altair as alt
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -16,6 +17,7 @@ from cnn_core.vision import segmentation as seg
 from cnn_core.vision.scenes import SceneConfig
 from pages.common import links
 
+from pages.common.charts.palette import run_encodings
 from pages.common.errors import friendly_errors
 from pages.common.live.comparison import Experiment, run_experiment
 from pages.common.widgets import IMAGE_TYPES, IMAGE_UPLOAD_MB, seed_input
@@ -149,7 +151,11 @@ def results_section(runs: dict[str, seg.TrainedSegmenter]) -> None:
     for col, (label, row) in zip(cols, last.iterrows()):
         col.metric(f"{label}: mIoU", f"{row['mIoU (digits)']:.3f}", help="Mean IoU over the 10 digit classes.")
         col.metric("boundary accuracy (2 px band)", f"{row['boundary accuracy']:.3f}")
-    st.line_chart(frame, x="epoch", y="mIoU (digits)", color="run", height=220)
+    st.altair_chart(alt.Chart(frame, title="Validation mIoU (digits) per epoch").mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("mIoU (digits):Q", title="mIoU (digits)", scale=alt.Scale(domain=[0, 1])),
+        **run_encodings("run", list(runs)), tooltip=["run", "epoch", alt.Tooltip("mIoU (digits):Q", format=".3f")],
+    ).properties(height=220, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")), width="stretch")
     names = seg.class_names(next(iter(runs.values())).config.mode)
     table = {label: [r.class_iou for r in run.history if r.kind == "epoch"][-1] for label, run in runs.items()
              if any(r.kind == "epoch" for r in run.history)}

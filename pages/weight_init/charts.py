@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import json
 import textwrap
-
 from typing import Sequence
 
 import altair as alt
 import pandas as pd
+import streamlit as st
 
+from pages.common import links
 from pages.common.charts import legend_highlight
 from pages.common.charts.palette import color_scale, dash_scale, shape_scale
+
+ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 
 def scheme_colors(labels: Sequence[str]) -> alt.Scale:
@@ -80,3 +83,28 @@ def ridgeline(hist: pd.DataFrame, title: str, labels: Sequence[str], colors: alt
                     tooltip=["label", "layer_name", alt.Tooltip("left:Q", format=".3g"),
                              alt.Tooltip("right:Q", format=".3g"), alt.Tooltip("fraction:Q", format=".2%")])
             .properties(height=min(480, 28 * len(layers) + 20)))
+
+
+def line_charts(stats, net, kind: str, stat: str, log: bool) -> None:
+    """Forward and backward statistic per layer, then dead/saturated units (net: the page's Network)."""
+    colors = scheme_colors(net.labels.values())
+    acts = stats.layers[stats.layers["kind"] == "activation"]
+    grads = stats.layers[stats.layers["kind"] == kind]
+    left, right = ui.columns(2)
+    left.altair_chart(depth_chart(acts, stat, f"Forward: {stat} of each layer's activations", log, colors),
+                      width="stretch")
+    right.altair_chart(depth_chart(grads, stat, f"Backward: {stat} of the {kind}s", log, colors), width="stretch")
+    st.caption("Kaiming (ReLU) and Xavier (tanh) keep a flat line; std 0.01 shrinks by a constant factor per "
+               "layer (vanishing), std 1 grows (exploding). The zero init has std 0 everywhere (not drawn on "
+               "a log axis). The last point is the output layer (logits).")
+    hidden = acts[~acts["layer_name"].str.endswith("(logits)")]
+    left, right = ui.columns(2)  # a second row: on a phone, forward and backward stay together above
+    if net.activation == "relu":
+        left.altair_chart(depth_chart(hidden, "dead_units", "Dead ReLUs: units that output 0 for every image",
+                                      False, colors), width="stretch")
+        right.altair_chart(depth_chart(hidden, "zero_fraction", "Fraction of ReLU outputs that are exactly 0",
+                                       False, colors), width="stretch")
+    else:
+        left.altair_chart(depth_chart(hidden, "saturated", f"Saturated {net.activation} outputs (flat tails, "
+                                      "tiny gradient)", False, colors), width="stretch")
+        right.altair_chart(depth_chart(hidden, "mean", "Mean activation per layer", False, colors), width="stretch")

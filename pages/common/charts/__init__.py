@@ -66,7 +66,7 @@ def epoch_metric_view(metric: str = "accuracy", split: str = "val", data=None) -
     names = {"val": "Validation", "train": "Training"}
     return (alt.Chart(named("epochs") if data is None else data, title=f"{names.get(split, split)} {metric} per epoch")
             .mark_line(point=True)
-            .encode(x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+            .encode(x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1, format="d")),
                     y=alt.Y("value:Q", title=metric, scale=alt.Scale(zero=False)),
                     **run_encodings("run", shapes=True),
                     opacity=opacity,

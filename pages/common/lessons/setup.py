@@ -1,4 +1,4 @@
-""""Open the setup": put an exercise's lesson link into the page's widgets.
+"""The panel's "Open the setup": put an exercise's lesson link into the page's widgets.
 
 From another page it is a lesson link (``st.switch_page`` with the link as query parameters: Streamlit seeds the
 bound widgets). On the same page the widgets are already bound to the address (Streamlit refuses to overwrite

@@ -24,11 +24,12 @@ from urllib.parse import urlencode, urlparse
 import streamlit as st
 
 from pages.common.links.params import drop as _drop
-from pages.common.links.params import forget_seed as _forget_seed
+from pages.common.links.first_render import from_link as _from_link
+from pages.common.links.first_render import start_at_link_value
 from pages.common.links.params import initial as _initial
 from pages.common.links.params import initial_keys
 from pages.common.links.values import (MAX_LIST_ITEMS, check_value, default_argument, default_value,  # noqa: F401
-                                      link_default, to_param)
+                                      to_param)
 from pages.common.links.router import ensure_router
 from pages.common.links.unlinked import UNLINKED, is_unlinked  # noqa: F401 (the named exceptions)
 
@@ -108,7 +109,7 @@ def linked(widget_fn: Callable[..., Any], *args: Any, key: str, **kwargs: Any) -
             state["notes"].append(f"`{key}` = `{shown}` {why} for **{bound.get('label', key)}**")
             _drop(key)
         else:
-            args = _start_at_link_value(widget_fn, key, name, raw, bound, args, kwargs)
+            args = start_at_link_value(widget_fn, key, name, raw, bound, args, kwargs, _state())
     state["checked"].add(key)
     state["run"][key] = (name, bound)  # the page's own default: the copied link compares with it
     if key in locked_keys():
@@ -118,45 +119,6 @@ def linked(widget_fn: Callable[..., Any], *args: Any, key: str, **kwargs: Any) -
         holder = parent.container(key=f"{_HIDE_PREFIX}{key}")
         return getattr(holder, name)(*args, key=key, bind="query-params", **kwargs)
     return widget_fn(*args, key=key, bind="query-params", **kwargs)
-
-
-def _start_at_link_value(widget_fn: Callable[..., Any], key: str, widget: str, raw: str | list[str],
-                         bound: dict[str, Any], args: tuple, kwargs: dict[str, Any]) -> tuple:
-    """First draw of a widget with a link value: the value is its declared default for this run only.
-
-    Streamlit would draw the page's default first and the link's value a render later (a student pressing Run
-    at once ran the page's default). The widget's identity is its key, so the next runs declare the page's
-    default again and keep the value; the address keeps the parameter (only the seeding copy is taken out,
-    or Streamlit would drop a value equal to the declared default from the address).
-    """
-    declared = link_default(widget, raw, bound)
-    if declared is None:
-        return args
-    try:
-        position = list(inspect.signature(widget_fn).parameters).index(declared[0])
-    except (TypeError, ValueError):
-        position = len(args)
-    if position < len(args):  # the page gave its default positionally: replace it there
-        args = (*args[:position], declared[1], *args[position + 1:])
-    else:
-        kwargs[declared[0]] = declared[1]
-    if key in st.session_state:  # a page that starts the widget from session state: that would win
-        st.session_state[key] = _value_of(widget, declared[1], bound)
-    _forget_seed(key)
-    _state().setdefault("from_link", set()).add(key)
-    return args
-
-
-def _value_of(widget: str, argument: Any, bound: dict[str, Any]) -> Any:
-    """The widget value a declaring argument stands for (an index for selectbox and radio)."""
-    if widget in ("selectbox", "radio"):
-        return list(bound.get("options") or [])[argument]
-    return list(argument) if widget == "multiselect" else argument
-
-
-def from_link(key: str) -> bool:
-    """Whether this session's widget `key` started at a value from the link the page was opened with."""
-    return key in _state().get("from_link", set())
 
 
 # text_area is left out: its values (JSON setups, code) are too long for an address
@@ -264,6 +226,11 @@ def copy_link_panel(page_url: str | None = None) -> None:
         if hide:
             extra[HIDE] = ",".join(hide)
     st.code(link_for(current_query(extra), page_url), language=None, wrap_lines=True)
+
+
+def from_link(key: str) -> bool:
+    """Whether this session's widget `key` started at a value from the link the page was opened with."""
+    return _from_link(_state(), key)
 
 
 def linked_keys() -> Sequence[str]:
