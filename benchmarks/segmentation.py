@@ -39,9 +39,10 @@ class Result:
     curve: list[float]
 
     def largest_drop(self, after: int = 3) -> tuple[float, int]:
-        """(largest fall of mIoU from one epoch to the next, the epoch it fell to), epochs after `after` only."""
+        """(largest fall of mIoU from one epoch to the next, the epoch it fell to), epochs after `after` only;
+        (0.0, 0) when it never fell."""
         drops = [(self.curve[i - 1] - self.curve[i], i + 1) for i in range(after, len(self.curve))]
-        return max(drops, default=(0.0, 0))
+        return max([(0.0, 0), *drops])
 
 
 def load() -> float:

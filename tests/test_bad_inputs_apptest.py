@@ -130,8 +130,9 @@ EFFICIENTNET_IMAGE_UPLOADER = Uploader(
 # --------------------------------------------------------------------------------------- runner
 
 # Guidance a page shows for a perfectly valid input too, so never a stale message: a digit network (LeNet-5, a
-# valid checkpoint) shown the default sample photo warns that it only knows digits.
-STANDING_NOTES = ("only knows the handwritten digits",)
+# valid checkpoint) shown the default sample photo warns that it only knows digits; a channel of a (barely
+# trained) checkpoint that no input makes fire is named as such under the feature-visualization grid.
+STANDING_NOTES = ("only knows the handwritten digits", "so no input makes this channel fire")
 
 
 def _messages(at) -> list[str]:

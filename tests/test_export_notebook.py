@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
+import torch
 from nbclient import NotebookClient
 
 from cnn_core.export import architecture_notebook, training_notebook
@@ -23,6 +25,7 @@ def _kernel_name() -> str:
 
 
 def _execute(text: str, folder) -> str:
+    os.environ["OMP_NUM_THREADS"] = str(torch.get_num_threads())  # the kernel sums in this process's thread order
     """Run every cell in a fresh kernel (cwd = folder); return all the text it printed."""
     notebook = nbformat.reads(text, as_version=4)
     nbformat.validate(notebook)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import torch
 
 from cnn_core import (AugmentConfig, ModelOptions, OptimizerConfig, RegularizationConfig, ScheduleConfig,
                       TrainConfig, TrainingRun)
@@ -24,7 +26,11 @@ def run_script(source: str, folder: Path, name: str = "export") -> list[PrintedR
     """Write the script to a folder, run it in a fresh interpreter there and parse what it printed."""
     path = folder / f"{name}.py"
     path.write_text(source)
-    done = subprocess.run([sys.executable, path.name], cwd=folder, capture_output=True, text=True, timeout=900)
+    # the same number of torch threads as this process: batch norm and matrix products sum in another order
+    # on another thread count, which moves the losses by float rounding (~1e-5 relative after a few steps)
+    env = {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    done = subprocess.run([sys.executable, path.name], cwd=folder, capture_output=True, text=True, timeout=900,
+                          env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return parse_records(done.stdout)
 

@@ -13,7 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-# The app's numbers are reproduced on the CPU; a GPU gives the same curves up to rounding.
+# The app's numbers are reproduced on the CPU with the same number of threads (OMP_NUM_THREADS; a class server
+# uses 1): another thread count, another CPU or a GPU sums in another order, so the curves agree up to rounding.
 DEVICE = torch.device("cpu")
 
 

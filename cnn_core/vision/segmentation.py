@@ -177,7 +177,7 @@ class SegConfig:
     canvas: int = 48              # digits of 12-24 px; 48 x 48 costs half of 64 x 64 per epoch
     max_digits: int = 4
     scene_seed: int = 0
-    epochs: int = 20              # about 55 s on 2 quiet cores for the U-Net (benchmarks/segmentation.py)
+    epochs: int = 14              # under 60 s on 2 cores for the U-Net (benchmarks/segmentation.py)
     batch_size: int = 16
     lr: float = 3e-3              # Adam's (peak) learning rate (6e-3 and 1e-2 learned slower with group norm)
     schedule: str = "cosine"      # see lr_factor: a 5 % warm-up, then a cosine to 0.02 of the rate
