@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import re
@@ -84,6 +85,17 @@ def server(script: str, env: dict[str, str], folder: Path) -> Iterator[tuple[str
             proc.wait(timeout=10)
 
 
+def run_async(coro):
+    """asyncio.run(coro), also from a thread whose event loop is already running (pytest beside Playwright's
+    sync API, which keeps one in the main thread): then the coroutine runs in a worker thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 def _numbers(rendered: Rendered, pattern: str) -> list[int]:
     return [int(m) for m in re.findall(pattern.encode(), bytes(rendered.payload))]
 
@@ -118,7 +130,7 @@ def runs_at_once(folder: Path, clears: int = 3, max_jobs: int = 2, hold_s: float
            "CLASS_ABUSE_HOLD_S": str(hold_s)}
     with server(RUNS_APP, env, folder) as (url, _):
         timeout = 60 + hold_s * (2 + 2 * clears)
-        return asyncio.run(_runs_at_once(url, clears, 2, timeout))
+        return run_async(_runs_at_once(url, clears, 2, timeout))
 
 
 # --------------------------------------------------------------------------------- 2. TensorBoard for "localhost"
@@ -157,7 +169,7 @@ def tensorboard_started(folder: Path, sessions: int = 10, mode: str = "") -> tup
     """(TensorBoard processes running after `sessions` sessions claimed localhost and pressed Start, presses)."""
     env = {"CNN_PLAYGROUND_TENSORBOARD": mode}
     with server(BOARD_APP, env, folder) as (url, _):
-        clicked = asyncio.run(_claim_localhost(url, sessions, 180))
+        clicked = run_async(_claim_localhost(url, sessions, 180))
         return len(tensorboard_processes(str(folder / "runs"))), clicked
 
 
@@ -185,7 +197,7 @@ def gallery_flood(folder: Path, seconds: float = 60.0, quota: int = 10) -> tuple
     db = f"sqlite:///{folder / 'flood.sqlite3'}"
     env = {"CNN_PLAYGROUND_DB": db, "CNN_PLAYGROUND_GALLERY_PER_SESSION": str(quota)}
     with server(PUBLISH_APP, env, folder) as (url, _):
-        attempts, other_ok = asyncio.run(_flood(url, seconds, 120))
+        attempts, other_ok = run_async(_flood(url, seconds, 120))
     store = GalleryStore(db)
     try:
         stored = len([e for e in store.entries("flood") if e.nickname == "flood"])
@@ -244,12 +256,12 @@ def gallery_view(folder: Path, entries: int = 500, viewers: int = 5) -> tuple[fl
     db = f"sqlite:///{folder / 'view.sqlite3'}"
     fill_gallery(db, entries)
     with server(GALLERY_APP, {"CNN_PLAYGROUND_DB": db}, folder) as (url, pid):
-        asyncio.run(_view(url, 1, 120))  # imports and the first page build are not the view's cost
-        alone = statistics.median([asyncio.run(_view(url, 1, 120))[0] for _ in range(3)])
+        run_async(_view(url, 1, 120))  # imports and the first page build are not the view's cost
+        alone = statistics.median([run_async(_view(url, 1, 120))[0] for _ in range(3)])
         time.sleep(1.0)
         Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak RSS := current RSS
         before = _status_kib(pid, "VmRSS")
-        times = asyncio.run(_view(url, viewers, 120))
+        times = run_async(_view(url, viewers, 120))
         growth = (_status_kib(pid, "VmHWM") - before) / 1024
     return growth, statistics.median(times), alone
 

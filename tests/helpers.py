@@ -241,6 +241,14 @@ def act_and_wait_for_rerun(page, action: Callable[[], object], timeout_ms: int =
     page.wait_for_function(_RERUN_DONE, arg=QUIET_MS, timeout=timeout_ms, polling=100)
 
 
+def open_app_page(page, base_url: str, path: str) -> None:
+    """Open `base_url/path`, wait for the script run and the charts' layout, and fail on an exception box."""
+    page.goto(f"{base_url}/{path}")
+    wait_for_app_idle(page, timeout_ms=180_000)
+    page.wait_for_timeout(800)  # charts lay out after the script run ends
+    assert_no_exception(page, path or "home")
+
+
 def exception_texts(page) -> list[str]:
     return [el.inner_text() for el in page.query_selector_all(EXCEPTION_SELECTOR)]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import assert_no_exception, wait_for_app_idle
+from tests.helpers import open_app_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -119,11 +119,6 @@ def dark_page(browser):
     context.close()
 
 
-def open_page(page, base_url: str, path: str) -> None:
-    page.goto(f"{base_url}/{path}")
-    wait_for_app_idle(page, timeout_ms=180_000)
-    page.wait_for_timeout(800)  # charts render after the script run ends
-    assert_no_exception(page, path or "home")
 
 
 def test_the_named_streamlit_violations_are_the_sidebar_nav_only():
@@ -135,7 +130,7 @@ def test_the_named_streamlit_violations_are_the_sidebar_nav_only():
 @pytest.mark.parametrize("path", page_paths(), ids=lambda p: p or "Home")
 def test_page_and_every_tab_have_no_serious_violations(streamlit_server, laptop_page, path):
     page = laptop_page
-    open_page(page, streamlit_server, path)
+    open_app_page(page, streamlit_server, path)
     where = path or "Home"
     problems = app_violations(page, where)
     visit_tabs(page, page.locator('[data-testid="stMain"]'), where, problems)
@@ -145,7 +140,7 @@ def test_page_and_every_tab_have_no_serious_violations(streamlit_server, laptop_
 @pytest.mark.parametrize("path", page_paths(), ids=lambda p: p or "Home")
 def test_dark_theme_contrast_on_first_view(streamlit_server, dark_page, path):
     page = dark_page
-    open_page(page, streamlit_server, path)
+    open_app_page(page, streamlit_server, path)
     assert page.evaluate("matchMedia('(prefers-color-scheme: dark)').matches")
     background = page.locator('[data-testid="stApp"]').evaluate("el => getComputedStyle(el).backgroundColor")
     rgb = [int(v) for v in re.findall(r"\d+", background)[:3]]

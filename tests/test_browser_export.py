@@ -44,3 +44,41 @@ def test_train_then_download_the_script(streamlit_server, browser_page, screensh
     (printed,) = parse_records(done.stdout)
     assert len(printed.epochs) == 3
     assert f"{printed.val_accuracy:.1%}" == shown  # the page's validation accuracy, as the page rounds it
+
+
+# (page with a lesson link for its smallest run, its main button, its export key, the file it downloads, a tab)
+PAGES = [
+    ("Optimizers?cnn_epochs=1&cnn_per_class=20", "cnn_run", "cnn_export", "optimizer_comparison.py", None),
+    ("Weight_Initialization?init_epochs=1&init_per_class=50", "init_train_start", "init_export",
+     "weight_init_comparison.py", "During training"),
+    ("Regularization?reg_epochs=5&reg_per_class=20", "reg_start", "reg_export", "regularization_comparison.py", None),
+    ("Hyperparameter_Tuning?hp_epochs=1&hp_per_class=10", "hp_search_run", "hp_export", "tuning_search.py",
+     "Grid / random"),
+    ("Architecture", None, "arch_export", "network.py", None),
+]
+
+
+@pytest.mark.parametrize("path, start, key, filename, tab", PAGES, ids=[p[0].split("?")[0] for p in PAGES])
+def test_each_experiment_page_downloads_its_script(streamlit_server, browser_page, tmp_path, path, start, key,
+                                                    filename, tab):
+    page = browser_page
+    page.goto(f"{streamlit_server}/{path}")
+    wait_for_app_idle(page, timeout_ms=120_000)
+    if tab is not None:  # the page's main action sits in a tab
+        act_and_wait_for_rerun(page, lambda: page.get_by_role("tab").filter(has_text=tab).first.click())
+    if start is not None:
+        page.locator(f".st-key-{start} button").first.click()
+    button = page.locator(f".st-key-{key}_py button").first
+    button.wait_for(timeout=300_000)
+    wait_for_app_idle(page, 180_000)
+    assert_no_exception(page, path)
+    button.scroll_into_view_if_needed()
+    with page.expect_download(timeout=60_000) as info:
+        button.click()
+    assert info.value.suggested_filename == filename
+    source = (tmp_path / filename)
+    info.value.save_as(source)
+    text = source.read_text()
+    assert "cnn_core" not in text and "import torch" in text
+    compile(text, filename, "exec")  # a whole, valid Python file
+    assert page.locator(f".st-key-{key}_ipynb button").count() == 1

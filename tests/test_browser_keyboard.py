@@ -50,6 +50,8 @@ def test_stride_changed_with_tab_and_arrow_keys(streamlit_server, browser_page):
     page.goto(f"{streamlit_server}/Basic_Layers")
     wait_for_app_idle(page, timeout_ms=180_000)
     assert_no_exception(page, "Basic Layers")
+    # the explorer's pictures arrive after the first script run is marked idle on a busy machine
+    page.get_by_test_id("stImageCaption").filter(has_text="Output feature map").first.wait_for(timeout=180_000)
     (height, width), out1 = sizes(page)
     stride = page.locator(".st-key-conv_stride input")
     assert stride.input_value() == "1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import (SCREENSHOT_DIR, act_and_wait_for_rerun, assert_no_exception, save_screenshot,
+from tests.helpers import (open_app_page, SCREENSHOT_DIR, act_and_wait_for_rerun, assert_no_exception, save_screenshot,
                            wait_for_app_idle)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -38,11 +38,6 @@ def phone(browser):
     context.close()
 
 
-def open_page(page, base_url: str, path: str) -> None:
-    page.goto(f"{base_url}/{path}")
-    wait_for_app_idle(page, timeout_ms=180_000)
-    page.wait_for_timeout(800)  # charts lay out after the run ends
-    assert_no_exception(page, path or "home")
 
 
 def content_top(locator) -> float:
@@ -51,7 +46,7 @@ def content_top(locator) -> float:
 
 @pytest.mark.parametrize("path", page_paths(), ids=lambda p: p or "Home")
 def test_no_page_scrolls_sideways(streamlit_server, phone, path):
-    open_page(phone, streamlit_server, path)
+    open_app_page(phone, streamlit_server, path)
     save_screenshot(phone, f"phone_{path or 'Home'}", SCREENSHOT_DIR)
     for box in phone.evaluate(SIDEWAYS):
         assert box["scroll"] <= box["client"] + 1, f"{path or 'Home'} scrolls sideways on a phone: {box}"
@@ -59,7 +54,7 @@ def test_no_page_scrolls_sideways(streamlit_server, phone, path):
 
 @pytest.mark.parametrize("path", SIDEBAR_SETTINGS_PAGES)
 def test_pages_with_sidebar_settings_say_where_they_are(streamlit_server, phone, path):
-    open_page(phone, streamlit_server, path)
+    open_app_page(phone, streamlit_server, path)
     sidebar = phone.get_by_test_id("stSidebar").bounding_box()
     assert sidebar is None or sidebar["x"] + sidebar["width"] <= 1, f"the sidebar starts open on a phone: {sidebar}"
     hint = phone.get_by_test_id("phoneSidebarHint")
@@ -76,7 +71,7 @@ def test_pages_with_sidebar_settings_say_where_they_are(streamlit_server, phone,
 
 
 def test_the_hint_is_hidden_on_a_laptop(streamlit_server, browser_page):
-    open_page(browser_page, streamlit_server, "Train")
+    open_app_page(browser_page, streamlit_server, "Train")
     assert browser_page.get_by_test_id("phoneSidebarHint").count() == 1
     assert not browser_page.get_by_test_id("phoneSidebarHint").is_visible()
 
@@ -87,7 +82,7 @@ def test_the_hint_is_hidden_on_a_laptop(streamlit_server, browser_page):
      '[data-testid="stVegaLiteChart"]:visible'),  # the curves (the "At initialization" tab's charts are hidden)
 ], ids=["Train", "Weight_Initialization"])
 def test_main_action_result_shows_near_the_top(streamlit_server, phone, path, button, result):
-    open_page(phone, streamlit_server, path)
+    open_app_page(phone, streamlit_server, path)
     if path.startswith("Weight_Initialization"):
         phone.get_by_role("tab", name="During training").tap()
     start = phone.locator(button).first
@@ -103,7 +98,7 @@ def test_main_action_result_shows_near_the_top(streamlit_server, phone, path, bu
 
 
 def test_segmentation_grid_stays_two_columns(streamlit_server, phone):
-    open_page(phone, streamlit_server, "Segmentation?seg_epochs=1&seg_scenes=250")
+    open_app_page(phone, streamlit_server, "Segmentation?seg_epochs=1&seg_scenes=250")
     start = phone.locator(".st-key-seg_train button").first
     start.scroll_into_view_if_needed()
     act_and_wait_for_rerun(phone, start.tap, timeout_ms=300_000)
@@ -144,7 +139,7 @@ def prediction(page) -> str:
 
 
 def test_draw_a_one_and_a_seven_with_a_finger(streamlit_server, phone):
-    open_page(phone, streamlit_server, "Layer_Visualization")
+    open_app_page(phone, streamlit_server, "Layer_Visualization")
     network = phone.get_by_test_id("stSelectbox").filter(has_text="Network")
     act_and_wait_for_rerun(phone, lambda: (network.click(),
                                            phone.get_by_role("option", name="LeNet-5 (MNIST digits)").click()),
