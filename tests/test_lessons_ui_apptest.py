@@ -118,3 +118,18 @@ def test_checks_are_throttled_per_session():
     allowed = [allow_check(state, now=100.0 + i * 0.1) == 0 for i in range(MAX_CHECKS + 1)]
     assert allowed == [True] * MAX_CHECKS + [False]
     assert allow_check(state, now=100.0 + WINDOW_S + 0.01) == 0  # the window moved on
+
+
+def test_one_session_stores_a_bounded_number_of_attempts_per_exercise(monkeypatch):
+    # A script pressing Check for an hour must not fill the class database: the store sees at most the cap.
+    import streamlit as st
+    from pages.common.lessons import store
+
+    recorded = []
+    monkeypatch.setattr(store, "progress_store", lambda: type("S", (), {"record_attempt": recorded.append})())
+    monkeypatch.setattr(store, "_owner", lambda: 1)
+    st.session_state.clear()
+    for _ in range(store.MAX_SAVED_PER_EXERCISE + 20):
+        store.save_attempt("conv-output-shape", 1, "13", False, None, 1.0)
+    store.save_attempt("loss-initial", 1, "2.3", True, None, 1.0)
+    assert len(recorded) == store.MAX_SAVED_PER_EXERCISE + 1

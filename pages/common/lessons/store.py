@@ -93,9 +93,20 @@ def _owner() -> int:
     return int(st.session_state[GUEST])
 
 
+# Attempts of one session kept per exercise: the dashboard needs the first tries, and a script pressing Check
+# for an hour (the throttle still lets ~1.5 a second through) must not fill the class database.
+MAX_SAVED_PER_EXERCISE = 50
+_SAVED = "_lesson_saved_counts"
+
+
 def save_attempt(exercise: str, seed: int, answer: str, correct: bool, misconception: str | None,
                  seconds: float) -> None:
-    """Keep one checked answer of this session's student (a fresh token: stored once)."""
+    """Keep one checked answer of this session's student (a fresh token: stored once), at most
+    MAX_SAVED_PER_EXERCISE per exercise and session (later checks are still answered, not stored)."""
+    counts = st.session_state.setdefault(_SAVED, {})
+    if counts.get(exercise, 0) >= MAX_SAVED_PER_EXERCISE:
+        return
+    counts[exercise] = counts.get(exercise, 0) + 1
     progress_store().record_attempt(NewAttempt(
         student_id=_owner(), exercise_id=exercise, seed=int(seed), answer=answer, correct=bool(correct),
         misconception=misconception, seconds=float(seconds), token=uuid.uuid4().hex))
