@@ -45,6 +45,21 @@ EXCEPTION_SELECTOR = '[data-testid="stException"]'
 SERVER_START_TIMEOUT_S = 60.0
 
 
+PG_ENV = "CNN_PLAYGROUND_TEST_PG_URL"
+
+
+def pg_test_url() -> str:
+    """The PostgreSQL URL of an empty test database; skip without one, fail under CI=true (.ci/run sets it)."""
+    import pytest
+
+    url = os.environ.get(PG_ENV, "").strip()
+    if not url:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{PG_ENV} is not set under CI=true: .ci/run starts PostgreSQL and sets it", pytrace=False)
+        pytest.skip(f"{PG_ENV} not set (a postgresql+psycopg:// URL of an empty test database)")
+    return url
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 

@@ -1,7 +1,6 @@
 """The class gallery on a real database: SQLite (WAL) always, PostgreSQL when CNN_PLAYGROUND_TEST_PG_URL is set."""
 from __future__ import annotations
 
-import os
 import sqlite3
 import threading
 import uuid
@@ -11,18 +10,10 @@ from sqlalchemy import create_engine, text
 
 from cnn_core.classroom import (GalleryError, GalleryFull, GalleryStore, NewEntry, default_db_url, escape_markdown,
                                 playground_data_dir)
+from tests.helpers import pg_test_url
 
-PG_ENV = "CNN_PLAYGROUND_TEST_PG_URL"
 WRITERS = 30
 
-
-def _pg_url() -> str:
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{PG_ENV} is not set under CI=true: .ci/run starts PostgreSQL and sets it", pytrace=False)
-        pytest.skip(f"{PG_ENV} not set (a postgresql+psycopg:// URL of an empty test database)")
-    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -33,7 +24,7 @@ def store(request, tmp_path):
         yield s
         s.close()
         return
-    base = _pg_url()
+    base = pg_test_url()
     schema = "t_" + uuid.uuid4().hex[:12]
     admin = create_engine(base)
     with admin.begin() as conn:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import statistics
 import threading
 import uuid
@@ -13,18 +12,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from cnn_core.classroom.progress import NewAttempt, ProgressError, ProgressStore, progress_engine
+from tests.helpers import pg_test_url
 
-PG_ENV = "CNN_PLAYGROUND_TEST_PG_URL"
 STUDENTS = 30
 
-
-def _pg_url() -> str:
-    url = os.environ.get(PG_ENV, "").strip()
-    if not url:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{PG_ENV} is not set under CI=true: .ci/run starts PostgreSQL and sets it", pytrace=False)
-        pytest.skip(f"{PG_ENV} not set (a postgresql+psycopg:// URL of an empty test database)")
-    return url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -35,7 +26,7 @@ def store(request, tmp_path):
         yield ProgressStore(engine)
         engine.dispose()
         return
-    base = _pg_url()
+    base = pg_test_url()
     schema = "t_" + uuid.uuid4().hex[:12]
     admin = create_engine(base)
     with admin.begin() as conn:
