@@ -19,9 +19,13 @@ from cnn_core import OptimizerConfig, ScheduleConfig, TrainConfig, TrainingRun  
 from cnn_core.experiments.compare import optimizer_configs  # noqa: E402
 from cnn_core.experiments.regularization import variant_configs  # noqa: E402
 from cnn_core.export import architecture_notebook, architecture_script, training_notebook, training_script  # noqa: E402
+from cnn_core.export.detection import detection_bundle, detection_notebook, detection_script  # noqa: E402
 from cnn_core.export.records import parse_records  # noqa: E402
+from cnn_core.export.segmentation import segmentation_bundle, segmentation_notebook  # noqa: E402
 from cnn_core.export.settings import model_class_code  # noqa: E402
 from cnn_core.models.builder import LENET5_SPECS  # noqa: E402
+from cnn_core.vision.detect_train import DetectConfig  # noqa: E402
+from cnn_core.vision.segmentation import SegConfig  # noqa: E402
 
 
 def generation_times(train: TrainConfig) -> None:
@@ -37,6 +41,13 @@ def generation_times(train: TrainConfig) -> None:
             {s: replace(train, init=s) for s in ("default", "xavier-uniform", "kaiming-normal-fan-in")}, "init"),
         "Architecture model .py": lambda: architecture_script(LENET5_SPECS, (1, 28, 28)),
         "Architecture model .ipynb": lambda: architecture_notebook(LENET5_SPECS, (1, 28, 28)),
+        "Detection default .py": lambda: detection_script(DetectConfig(), "digit_detector"),
+        "Detection default .ipynb": lambda: detection_notebook(DetectConfig(), "digit_detector"),
+        "Detection default bundle .zip": lambda: detection_bundle(DetectConfig(), "digit_detector"),
+        "Segmentation U-Net vs no skips .ipynb": lambda: segmentation_notebook(
+            {"U-Net": SegConfig(), "no skips": SegConfig(skips=False)}, "unet_segmenter"),
+        "Segmentation U-Net vs no skips bundle .zip": lambda: segmentation_bundle(
+            {"U-Net": SegConfig(), "no skips": SegConfig(skips=False)}, "unet_segmenter"),
     }
     start = time.perf_counter()
     architecture_script(LENET5_SPECS[:3], (1, 12, 12))  # first use of the meta device: torch imports its compiler

@@ -1,7 +1,7 @@
 """Load test: N students at once, each running a short optimizer comparison, on one local server.
 
     python benchmarks/load_test.py [--sessions 1 5 10] [--alone-repeats 3] [--per-class 50] [--epochs 1] [--train-epochs 10]
-                                   [--skip-freeze]
+                                   [--home-samples 5] [--skip-freeze]
 
 Each student is one Streamlit session: by default a websocket client that speaks Streamlit's own protocol
 (st_protocol.py: the messages a tab sends, the replies read but not rendered), so the figure is the server's;
@@ -13,7 +13,9 @@ its time is click -> results table shown. Errors counted per session: stExceptio
 
 Printed: per N, all-complete, errors, median / max time per session, and the ratio to one
 session alone; the server's memory (VmRSS/VmHWM from /proc) after start, with the default models
-loaded (Layer Visualization and Basic Layers visited once), and at the peak of the biggest N.
+loaded (Layer Visualization and Basic Layers visited once), and at the peak of the biggest N; the peak sum of
+PSS of the server and its worker processes. With protocol clients, the home page's load time (a fresh session's
+script run of it) while the biggest N's sessions wait or run, next to the same load on the idle server.
 Then "long runs never freeze other sessions": the time of a simple page load (home page, idle
 with its title) while another session trains on the Train page, against the same load when idle.
 Loopback only; every wait is bounded.
@@ -123,20 +125,28 @@ async def student(browser, url: str, seed: int, per_class: int, epochs: int) -> 
     return result
 
 
-async def protocol_student(url: str, seed: int, per_class: int, epochs: int) -> dict:
-    """The same session as `student`, over Streamlit's websocket protocol instead of a Chromium tab."""
+async def protocol_student(url: str, seed: int, per_class: int, epochs: int, clicked: list | None = None) -> dict:
+    """The same session as `student`, over Streamlit's websocket protocol instead of a Chromium tab.
+
+    clicked: a list that gets one entry when this session presses Run (so a caller knows runs are queued).
+    """
     from st_protocol import Session
 
-    result = {"seed": seed, "seconds": float("nan"), "ok": False, "exceptions": 0, "errors": 0, "note": ""}
+    result = {"seed": seed, "seconds": float("nan"), "ok": False, "exceptions": 0, "errors": 0, "note": "",
+              "open_s": float("nan")}
     try:
         async with Session(url) as session:
             query = f"cnn_per_class={per_class}&cnn_epochs={epochs}&cnn_seed={seed}"
+            opened = time.perf_counter()
             page = await session.open("Optimizers", query, timeout_s=600)
+            result["open_s"] = time.perf_counter() - opened
             wanted = {"cnn_per_class": per_class, "cnn_epochs": epochs, "cnn_seed": seed}
             shown = {key: page.numbers.get(key) for key in wanted}
             if shown != {key: float(value) for key, value in wanted.items()}:
                 raise RuntimeError(f"the link's values are not shown: {shown}")
             start = time.perf_counter()
+            if clicked is not None:
+                clicked.append(seed)
             done = await session.click("cnn_run", page, timeout_s=600)
             result["seconds"] = time.perf_counter() - start
             result["exceptions"], result["errors"] = len(done.exceptions), len(done.errors)
@@ -149,10 +159,12 @@ async def protocol_student(url: str, seed: int, per_class: int, epochs: int) -> 
 
 
 async def crowd(browser, url: str, n: int, first_seed: int, per_class: int, epochs: int,
-                client: str = "browser") -> tuple[list[dict], float]:
+                client: str = "browser", clicked: list | None = None) -> tuple[list[dict], float]:
+    """N students at once; (their results, seconds until the last one ended). `clicked` as in protocol_student
+    (protocol clients only)."""
     start = time.perf_counter()
     if client == "protocol":
-        jobs = [protocol_student(url, first_seed + i, per_class, epochs) for i in range(n)]
+        jobs = [protocol_student(url, first_seed + i, per_class, epochs, clicked) for i in range(n)]
     else:
         jobs = [student(browser, url, first_seed + i, per_class, epochs) for i in range(n)]
     results = await asyncio.gather(*jobs)
@@ -166,6 +178,38 @@ async def visit(browser, url: str) -> float:
     seconds = time.perf_counter() - start
     await context.close()
     return seconds
+
+
+async def home_load(url: str, timeout_s: float = 300.0) -> float:
+    """Seconds for a fresh websocket session to get the home page's script run to its end (the server's share
+    of a page load: what a new tab waits for before it can draw anything)."""
+    from st_protocol import Session
+
+    start = time.perf_counter()
+    async with Session(url) as session:
+        page = await session.open("", "", timeout_s=timeout_s)
+        if page.exceptions or page.errors:
+            raise RuntimeError(f"the home page failed: {(page.exceptions + page.errors)[0][:160]}")
+    return time.perf_counter() - start
+
+
+async def crowd_with_home_loads(browser, url: str, n: int, first_seed: int, per_class: int, epochs: int,
+                                client: str, samples: int = 5) -> tuple[list[dict], float, list[float]]:
+    """`crowd`, and meanwhile fresh sessions loading the home page one after another once every session of the
+    crowd has pressed Run (each one's run queued, running or drawing its results), counting only loads that ended
+    before the crowd did."""
+    clicked: list = []
+    task = asyncio.create_task(crowd(browser, url, n, first_seed, per_class, epochs, client, clicked))
+    busy: list[float] = []
+    while not task.done() and len(clicked) < n:
+        await asyncio.sleep(0.1)
+    while not task.done() and len(busy) < samples:
+        seconds = await home_load(url)
+        if not task.done():
+            busy.append(seconds)
+        await asyncio.sleep(0.05)
+    results, wall = await task
+    return results, wall, busy
 
 
 async def freeze_check(browser, url: str, train_epochs: int, samples: int = 3) -> dict:
@@ -220,11 +264,19 @@ async def main_async(args) -> None:
                 memory["default models loaded"] = memory_mib(server.pid)
                 warm = await student(browser, server.url, 999, args.per_class, args.epochs)
                 print(f"  warm-up session in Chromium (not timed): {warm['seconds']:.1f} s {warm['note']}", flush=True)
-                rows, baseline, seed = [], None, 1000
+                await home_load(server.url)  # the home page's first run imports what it needs: not timed
+                home_idle = [await home_load(server.url) for _ in range(args.home_samples)]
+                print(f"  home page load, idle server: {', '.join(f'{t:.2f}' for t in home_idle)} s", flush=True)
+                rows, baseline, seed, home_busy = [], None, 1000, []
                 for n in args.sessions:
                     with MemorySampler(server.pid) as sampler:
-                        results, wall = await crowd(browser, server.url, n, seed, args.per_class, args.epochs,
-                                                    args.client)
+                        if n == max(args.sessions) and args.client == "protocol":
+                            results, wall, home_busy = await crowd_with_home_loads(
+                                browser, server.url, n, seed, args.per_class, args.epochs, args.client,
+                                args.home_samples)
+                        else:
+                            results, wall = await crowd(browser, server.url, n, seed, args.per_class, args.epochs,
+                                                        args.client)
                         seed += n
                         for _ in range(args.alone_repeats - 1 if n == 1 else 0):  # one at a time, each alone
                             more, _ = await crowd(browser, server.url, 1, seed, args.per_class, args.epochs,
@@ -252,21 +304,36 @@ async def main_async(args) -> None:
                "protocol": "one Streamlit websocket session per student (st_protocol.py, no rendering)"}
     print(f"load test: Optimizers page, SGD vs Adam, {args.per_class} images/class, {args.epochs} epoch(s), "
           f"{clients[args.client]}")
-    print(f"  (N=1: {args.alone_repeats} sessions one after another, each alone; x alone = median / their median)")
+    print(f"  (N=1: {args.alone_repeats} sessions one after another, each alone; x alone = median / their median;"
+          " open: the page's first load from the lesson link, before Run, protocol clients)")
     print(f"  {'N':>3s} {'complete':>9s} {'errors':>7s} {'median s':>9s} {'max s':>7s} {'wall s':>7s} "
-          f"{'x alone':>8s} {'peak RSS':>9s}")
+          f"{'x alone':>8s} {'peak RSS':>9s} {'open median / max s':>20s} {'open+run median / max s':>24s}")
     for n, results, wall, peak in rows:
         times = [r["seconds"] for r in results if r["ok"]]
+        opens = [r["open_s"] for r in results if r.get("open_s", float("nan")) == r.get("open_s")]  # not NaN
+        # what a student waits in all, from opening the lesson link to the results (the open's wait counts too)
+        totals = [r["open_s"] + r["seconds"] for r in results if r["ok"] and r.get("open_s") == r.get("open_s")]
         errors = sum(r["exceptions"] + r["errors"] + bool(r["note"]) for r in results)
         ratio = median(times) / baseline if baseline and times else float("nan")
         print(f"  {n:3d} {sum(r['ok'] for r in results):5d}/{len(results):<3d} {errors:7d} {median(times):9.2f} "
-              f"{max(times, default=float('nan')):7.2f} {wall:7.1f} {ratio:8.2f} {peak:6.0f} MiB")
+              f"{max(times, default=float('nan')):7.2f} {wall:7.1f} {ratio:8.2f} {peak:6.0f} MiB "
+              f"{median(opens):10.2f} / {max(opens, default=float('nan')):6.2f} "
+              f"{median(totals):14.2f} / {max(totals, default=float('nan')):6.2f}")
     if baseline and rows:
         n, results, _, _ = rows[-1]
         times = [r["seconds"] for r in results if r["ok"]]
         print(f"ratio median N={n} / N=1 = {median(times) / baseline:.2f} (goal <= 15 on 2 cores); "
               f"all {n} complete: {sum(r['ok'] for r in results) == n}")
-    print(f"server peak memory with its worker processes (sum of PSS) = {tree_peak:.0f} MiB (goal <= 2048)")
+    print(f"server peak memory with its worker processes (sum of PSS) = {tree_peak:.0f} MiB "
+          f"(goal <= 2560 MiB = 2.5 GiB)")
+    if home_busy:
+        ratio = median(home_busy) / median(home_idle)
+        print(f"home page load while {max(args.sessions)} sessions wait: median {median(home_busy):.2f} s vs idle "
+              f"{median(home_idle):.2f} s = {ratio:.2f} x (goal <= 2; loads: "
+              f"{', '.join(f'{t:.2f}' for t in home_busy)} s)")
+    elif args.client == "protocol":
+        print(f"home page load while {max(args.sessions)} sessions wait: no load ended before the crowd did")
+    print(f"after the runs: {machine()}")
     print()
     print("server memory (VmRSS now / VmHWM peak so far):")
     for label, values in memory.items():
@@ -292,6 +359,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--alone-repeats", type=int, default=3,
                         help="N=1 runs this many sessions one after another; its median is 'one session alone'")
+    parser.add_argument("--home-samples", type=int, default=5,
+                        help="home page loads timed when idle and while the biggest N's sessions wait (protocol)")
     parser.add_argument("--train-epochs", type=int, default=10, help="epochs of the Train page run (1..50)")
     parser.add_argument("--client", choices=["protocol", "browser"], default="protocol",
                         help="students as Streamlit websocket sessions (default: the server's load alone) or as "

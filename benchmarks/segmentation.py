@@ -1,6 +1,6 @@
 """Train the default U-Net and the same network without skips on the default digit scenes (2 CPU cores).
 
-Run: python benchmarks/segmentation.py [--epochs N] [--scenes N] [--seeds 0 1 2] [--skip-page]
+Run: python benchmarks/segmentation.py [--epochs N] [--scenes N] [--seeds 0 1 2] [--skip-page] [--threads 2]
 Prints each epoch's validation mIoU (digit classes, background left out) and boundary accuracy for both,
 then, per seed: `segmenter: mIoU X.XXX (no skips Y.YYY) in S.S s (CPU C.C s, load L.L)`, S = the U-Net's
 training wall time, C = its process CPU time with 2 torch threads (the same on a busy machine; wall time is
@@ -71,15 +71,18 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=SegConfig.train_scenes)
     parser.add_argument("--seeds", type=int, nargs="+", default=[SegConfig.seed])
     parser.add_argument("--skip-page", action="store_true", help="leave out the page's 3-epoch foreground default")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help="torch threads (1: two seeds in two processes share a busy machine without waiting on "
+                             "each other; the curves differ from 2 threads' by float rounding)")
     args = parser.parse_args()
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(args.threads)
     config = SegConfig(epochs=args.epochs, train_scenes=args.scenes)
     started = time.perf_counter()
     cached_scenes(config.scenes("train")), cached_scenes(config.scenes("val"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {config.train_scenes} training scenes "
           f"{config.canvas} x {config.canvas} generated in {time.perf_counter() - started:.1f} s; "
-          f"U-Net base {config.base}, depth {config.depth}, {config.norm} norm, lr {config.lr:g} ({config.schedule}), "
-          f"{config.epochs} epochs, batch {config.batch_size}; load {load():.1f}")
+          f"U-Net base {config.base}, depth {config.depth}, {config.norm} norm, weight average {config.ema:g}, "
+          f"lr {config.lr:g} ({config.schedule}), {config.epochs} epochs, batch {config.batch_size}; load {load():.1f}")
     if not args.skip_page:
         page = replace(config, mode="foreground", background_weight=1.0, train_scenes=500, epochs=3)
         print("the page's default: digit / background, 500 scenes, 3 epochs")

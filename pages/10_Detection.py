@@ -2,6 +2,7 @@
 import streamlit as st
 
 from pages.common import lessons, links
+from pages.common.live import drawn_in_turns
 from pages.detection.boxes import scores_to_boxes_section
 from pages.detection.faces import mtcnn_section, torchvision_section
 from pages.detection.training import own_image_section, train_section, trained_model
@@ -23,6 +24,7 @@ SECTIONS = {
 }
 
 
+@drawn_in_turns
 def main() -> None:
     """Pick a section of the detection story and draw it."""
     st.set_page_config(page_title="Detection", page_icon="🎯", layout="wide")

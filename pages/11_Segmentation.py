@@ -2,6 +2,7 @@
 import streamlit as st
 
 from pages.common import lessons, links
+from pages.common.live import drawn_in_turns
 from pages.segmentation.pretrained import pretrained_section
 from pages.segmentation.sections import (STATE, architecture_section, config_widgets, data_section,
                                           larger_scene_section, train_section, why_section)
@@ -10,6 +11,7 @@ from pages.segmentation.upsampling import explorer
 ui = links.bound(st)  # widgets drawn through `ui` with a key live in the address bar (lesson links)
 
 
+@drawn_in_turns
 def main() -> None:
     """The tabs: train with and without skips, upsampling, why a pixel, any size, pretrained."""
     st.set_page_config(page_title="Segmentation", page_icon="🎨", layout="wide")

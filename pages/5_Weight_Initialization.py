@@ -8,6 +8,7 @@ from cnn_core import ACTIVATIONS, INIT_SCHEMES, MODELS, OPTIMIZERS, ModelOptions
 from cnn_core.experiments.init_stats import (INIT_MODELS, InitStats, InitStatsConfig, init_statistics, spread_layers,
                                              symmetry_after_training, training_summary)
 from pages.common import lessons, links
+from pages.common.live import drawn_in_turns
 from pages.common.classroom import publish
 from pages.common.charts import epoch_metric_chart, step_loss_chart
 from pages.common.errors import friendly_errors
@@ -199,6 +200,7 @@ def training_tab(net: Network) -> None:
             "initialization breaks the symmetry; the scale of the randomness is what the schemes are about.")
 
 
+@drawn_in_turns
 def main() -> None:
     """Title, the sidebar network, and the two tabs."""
     st.set_page_config(page_title="Weight initialization", page_icon="🎲", layout="wide")

@@ -8,6 +8,7 @@ from cnn_core.experiments.regularization import (NEAR_ZERO, REG_MODELS, REG_VARI
                                                  regularization_summary, trained_models, validation_minimum,
                                                  variant_configs, weight_histograms, weight_stats)
 from pages.common import lessons, links
+from pages.common.live import drawn_in_turns
 from pages.common.classroom import publish
 from pages.common.charts import legend_highlight, step_loss_chart, train_val_facets
 from pages.common.errors import friendly_errors
@@ -180,6 +181,7 @@ def show_results(experiment: Experiment, configs: dict, base: TrainConfig) -> No
         weights_section(experiment, base)
 
 
+@drawn_in_turns
 def main() -> None:
     """Title, the setting, the variants, and the side-by-side run."""
     st.set_page_config(page_title="Regularization", page_icon="🛡️", layout="wide")

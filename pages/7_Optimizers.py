@@ -11,6 +11,7 @@ from pages.common import lessons, links
 from pages.common.classroom import publish
 from pages.common.errors import friendly_errors
 from pages.common.export_buttons import export_downloads
+from pages.common.live import drawn_in_turns
 from pages.common.live.comparison import run_experiment, timing_caption
 from pages.optimizers.charts import draw_comparison_results, draw_live_comparison, draw_lr_schedule, summary_display
 from pages.optimizers.surfaces import run_surface, surface_specs
@@ -199,6 +200,7 @@ def surface_tab() -> SurfaceSettings:
     return SurfaceSettings(surface.name, surface.condition, start, steps, labelled(dict(runs)), toy_schedule)
 
 
+@drawn_in_turns
 def main() -> None:
     """Title, the two tabs, and the share panel above them (filled last, once every value is known)."""
     st.set_page_config(page_title="Optimizers · CNN Playground", page_icon="🏃", layout="wide")

@@ -15,7 +15,7 @@ from pages.common.errors import friendly_errors
 from pages.common.wording import plural
 from pages.common.phone import sidebar_settings_hint
 from pages.common.export_buttons import export_downloads
-from pages.common.live import run_live
+from pages.common.live import drawn_in_turns, run_live
 from pages.common.classroom.publish import publish_run
 from pages.common.state import get_dataset
 from pages.train.tensorboard import session_log_dir, tensorboard_tab as session_tensorboard_tab
@@ -163,6 +163,7 @@ def train_tab(config: TrainConfig | None) -> None:
         export_downloads(run.config, "train_run", key="tr_export")
 
 
+@drawn_in_turns
 def main() -> None:
     """Set up, then the tabs: train, loss functions, sanity checks, TensorBoard, save / restore."""
     st.set_page_config(page_title="Train your network", page_icon="🏋️", layout="wide")

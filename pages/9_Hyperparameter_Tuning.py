@@ -14,7 +14,7 @@ from pages.common.errors import friendly_errors
 from pages.common.wording import plural
 from pages.common.export_buttons import export_downloads
 from pages.common.live.comparison import plan_executor
-from pages.common.live import run_live
+from pages.common.live import drawn_in_turns, run_live
 from pages.common.state import get_dataset
 from pages.common.formulas import show_formula
 
@@ -161,6 +161,7 @@ def run_search(state: dict, epochs: int) -> None:
     state["executor"] = choice.executor.name
 
 
+@drawn_in_turns
 def main() -> None:
     """The base setup both tools share, then the range test and the search."""
     st.set_page_config(page_title="Hyper-parameter tuning", page_icon="🎛️", layout="wide")

@@ -23,6 +23,7 @@ SMOKE = {
     "benchmarks/train_throughput.py": ["--epochs", "1", "--repeats", "1"],
     "benchmarks/segmentation.py": ["--epochs", "1", "--scenes", "40"],
     "benchmarks/compare_optimizers.py": ["--epochs", "1", "--repeats", "1", "--per-class", "10"],
+    "benchmarks/seed_drift.py": ["--epochs", "1"],
 }
 
 

@@ -205,3 +205,34 @@ def test_the_results_caption_says_where_the_runs_computed():
                                           "run's own computing.")
     experiment.executor = "in-process"
     assert timing_caption(experiment) == " Time counts each run's own computing."
+
+
+def test_a_comparison_trains_off_the_interpreter_while_any_other_job_holds_a_slot(monkeypatch):
+    """With every core taken and nobody queued yet, a comparison goes to one pool worker (batched), not into the
+    server's interpreter, which every other tab's page run needs."""
+    from dataclasses import replace
+
+    from cnn_core.experiments.executors import BatchedPool, choice as choice_module
+    from pages.common import live
+    from pages.common.live.comparison import plan_executor
+
+    monkeypatch.delenv("CNN_PLAYGROUND_RAY_ADDRESS", raising=False)
+    monkeypatch.delenv("CNN_PLAYGROUND_EXECUTOR", raising=False)
+    monkeypatch.setattr(choice_module.os, "cpu_count", lambda: 2)
+
+    class Pool:  # the pool's place in the choice; no worker process is started
+        name = "local processes"
+
+    pool = Pool()
+    monkeypatch.setattr(choice_module, "local_pool", lambda workers=None: pool)
+    control = Admission(capacity=2)
+    monkeypatch.setattr(live.admission, "_value", control)
+    monkeypatch.setattr(live.admission, "_built", True)
+    configs = {"SGD": SMALL, "Adam": replace(SMALL, optimizer=OptimizerConfig("adam", lr=0.001))}
+    alone = plan_executor(configs)
+    assert alone.executor is pool and alone.parallel == 2  # an idle server: both cores
+    other = control.join("another session", "Training", slots=2)
+    assert other.started and control.counts() == (1, 0)
+    crowded = plan_executor(configs)
+    assert isinstance(crowded.executor, BatchedPool) and crowded.executor.pool is pool and crowded.parallel == 1
+    control.release(other)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import nbformat
 import pytest
 import torch
 from nbclient import NotebookClient
 
+from cnn_core import ModelOptions, OptimizerConfig
 from cnn_core.export import architecture_notebook, training_notebook
 from cnn_core.export.records import parse_records
 from cnn_core.models.builder import LENET5_SPECS
@@ -48,3 +50,14 @@ def test_exported_notebook_reproduces_the_train_pages_records(tmp_path):
 def test_architecture_notebook_runs_its_shape_check(tmp_path):
     out = _execute(architecture_notebook(LENET5_SPECS, (1, 28, 28)), tmp_path)
     assert "output_shape=10 params=61706" in out
+
+
+@pytest.mark.slow
+def test_exported_comparison_notebook_reproduces_every_run(tmp_path):
+    # what the Optimizers, Regularization and Weight init pages export: several runs in one notebook
+    configs = {"SGD": replace(SMALL, optimizer=OptimizerConfig("sgd")),
+               "dropout + Xavier": replace(SMALL, init="xavier-uniform", model_options=ModelOptions(dropout=0.25))}
+    printed = parse_records(_execute(training_notebook(configs, "comparison"), tmp_path))
+    assert [run.label for run in printed] == list(configs)
+    for run, config in zip(printed, configs.values()):
+        assert_reproduces(run, config)

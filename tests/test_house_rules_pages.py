@@ -132,3 +132,15 @@ def test_every_page_has_one_shape(path):
     assert any(isinstance(n, ast.FunctionDef) and n.name == "main" for n in tree.body), f"{path.name} has no main()"
     calls = [ast.unparse(n.value) for n in tree.body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)]
     assert calls and calls[0] == "main()" and set(calls[1:]) <= {"links.finish_page()"}, calls
+
+
+# the pages that run experiments: their script runs take turns on the server's interpreter in a lecture hall
+EXPERIMENT_PAGES = ("5_Weight_Initialization", "6_Regularization", "7_Optimizers", "8_Train",
+                    "9_Hyperparameter_Tuning", "10_Detection", "11_Segmentation")
+
+
+@pytest.mark.parametrize("stem", EXPERIMENT_PAGES)
+def test_every_experiment_page_draws_in_turns(stem):
+    tree = ast.parse((PAGES / f"{stem}.py").read_text(encoding="utf-8"))
+    main = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "main")
+    assert [ast.unparse(d) for d in main.decorator_list] == ["drawn_in_turns"]

@@ -23,6 +23,13 @@ APP = "tests/live_probe_app.py"
 
 # ------------------------------------------------------------------------------ Admission (no Streamlit)
 
+def test_a_queued_run_sleeps_until_its_next_redraw_of_its_place():
+    assert live.queue_wait_seconds(float("inf")) == 0.05  # never drawn: look (and draw) at once
+    assert live.queue_wait_seconds(0.0) == live.QUEUE_REDRAW_SECONDS  # just drawn: sleep until the next redraw
+    assert live.queue_wait_seconds(live.QUEUE_REDRAW_SECONDS - 0.5) == pytest.approx(0.5)
+    assert live.queue_wait_seconds(10 * live.QUEUE_REDRAW_SECONDS) == 0.05  # overdue: at once, not a busy loop
+
+
 def test_admission_is_first_come_first_served_within_capacity():
     control = live.Admission(capacity=2)
     a, b, c, d = (control.join(s) for s in ("a", "b", "c", "d"))

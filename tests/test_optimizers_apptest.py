@@ -66,6 +66,16 @@ def test_a_comparison_of_two_optimizers_shows_charts_and_the_summary_table(page)
     assert any("earlier settings" in i.value for i in at.info) and len(summary(at)) == 2
 
 
+def test_the_page_draws_in_turns_and_no_way_through_it_keeps_a_turn(page):
+    from pages.common.live import turns
+
+    # the next run of this session is a rerun, not a first load
+    assert page.session_state["turns_seen_7_Optimizers"] is True
+    at = page.button(key="cnn_run").click().run()  # queued, trained (turn given back), results (turn taken again)
+    assert not at.exception and len(summary(at)) == 2
+    assert turns.gate().counts() == (0, 0) and not turns.holds_turn()
+
+
 def test_a_diverging_setting_is_marked_while_the_other_run_finishes(page):
     page.number_input(key="cnn_row0_lr").set_value(10.0)
     at = page.button(key="cnn_run").click().run()

@@ -1,7 +1,10 @@
 """cnn_core.vision.segmentation: U-Net shapes, IoU against torchmetrics, a loss that falls, checkpoints."""
 from __future__ import annotations
 
+import io
+import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -76,6 +79,8 @@ def test_a_short_run_learns_and_repeats_with_its_seed():
     steps = [r.train_loss for r in histories[0] if r.kind == "step"]
     assert steps[-1] < steps[0]
     assert [r.train_loss for r in histories[0]] == [r.train_loss for r in histories[1]]
+    # the scored (averaged) network repeats too
+    assert [(r.val_loss, r.miou) for r in epochs] == [(r.val_loss, r.miou) for r in histories[1] if r.kind == "epoch"]
     assert len(epochs[-1].class_iou) == 11 and 0 <= epochs[-1].pixel_acc <= 1
 
 
@@ -174,3 +179,49 @@ def test_learning_rate_schedules_and_the_run_follows_them():
     assert seen == pytest.approx([0.01 * lr_factor(s + 1, 8, config.schedule) for s in range(8)])
     with pytest.raises(InvalidConfig, match="schedule"):
         SegConfig(schedule="sometimes").validate()
+
+
+def test_the_scored_network_is_the_moving_average_of_the_trained_one():
+    config = seg.SegConfig(base=4, depth=2, train_scenes=32, val_scenes=8, canvas=32, max_digits=2, epochs=1,
+                           batch_size=8, ema=0.2)
+    run = seg.SegmentationRun(config)
+    average, decays = None, []
+    for record in run.records():
+        if record.kind == "step":  # yielded after the step: average the trained network's new weights by hand
+            now = {k: v.detach().clone().double() for k, v in run.net.state_dict().items()}
+            if average is None:
+                average = now  # the first update copies
+            else:
+                n = record.step - 1  # updates before this one
+                decays.append(min(0.2, (1 + n) / (10 + n)))
+                average = {k: decays[-1] * average[k] + (1 - decays[-1]) * now[k] for k in now}
+    assert decays == pytest.approx([2 / 11, 0.2, 0.2])  # the warm-up, then the cap
+    scored = run.model.state_dict()
+    for name, value in average.items():
+        if value.is_floating_point() and "num_batches_tracked" not in name:
+            assert torch.allclose(scored[name].double(), value, atol=1e-5), name
+    assert run.model is not run.net
+    assert not torch.equal(scored["head.weight"], run.net.state_dict()["head.weight"])
+    # what the run scores and saves is the averaged network
+    model, _ = seg.load_segmenter(run.checkpoint())
+    assert torch.equal(model.state_dict()["head.weight"], scored["head.weight"])
+    plain = seg.SegmentationRun(replace(config, ema=0.0))
+    assert plain.model is plain.net
+    with pytest.raises(InvalidConfig, match="ema"):
+        replace(config, ema=1.0).validate()
+    assert seg.ema_decay(0.99, 10) == pytest.approx(11 / 20) and seg.ema_decay(0.99, 5000) == 0.99
+
+
+def test_the_default_segmenter_fits_a_minute_and_old_checkpoints_without_ema_load():
+    assert seg.SegConfig().estimated_seconds() <= 60
+    run = seg.SegmentationRun(TINY)
+    data = run.checkpoint()
+    payload = torch.load(io.BytesIO(data), weights_only=True)
+    meta = json.loads(payload["meta"])
+    del meta["config"]["ema"]  # a checkpoint saved before the field existed
+    payload["meta"] = json.dumps(meta)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    model, config = seg.load_segmenter(buffer.getvalue())
+    assert config.ema == seg.SegConfig.ema and torch.equal(model.state_dict()["head.weight"],
+                                                           run.model.state_dict()["head.weight"])

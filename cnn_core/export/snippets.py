@@ -85,9 +85,11 @@ def load_data(dataset, per_class=None, split_seed=0, val_fraction=0.1, test_frac
     std = train_x.std(dim=(0, 2, 3)).clamp_min(1e-6)
 
     def norm(t):
+        """Standardize N x C x H x W images channel by channel (zero mean, unit std on the training split)."""
         return (t - mean.view(1, -1, 1, 1)) / std.view(1, -1, 1, 1)
 
-    return {"train": (norm(train_x), train_y), "val": (norm(val_x), val_y), "test": (norm(test_x), test_y)}
+    return {"train": (norm(train_x), train_y), "val": (norm(val_x), val_y), "test": (norm(test_x), test_y),
+            "mean": mean, "std": std}
 '''
 
 INIT_HEAD = '''
@@ -224,7 +226,8 @@ TRAIN = '''
 def train(number, label, run):
     """Train one run of RUNS; print one line per optimizer step and per epoch; return its records."""
     print(f'run={number} label="{label}"')
-    (train_x, train_y), (val_x, val_y), (test_x, test_y) = load_data(run["dataset"], run["per_class"]).values()
+    data = load_data(run["dataset"], run["per_class"])
+    (train_x, train_y), (val_x, val_y), (test_x, test_y) = data["train"], data["val"], data["test"]
     # Weight initialization: seed, build, initialize -- the same seed gives the same initial weights
     seed_everything(run["seed"])
     model = run["model"]()  # the model class of this run

@@ -76,7 +76,7 @@ def _data_cell(runs: dict[str, TrainConfig]) -> Cell:
     if others:
         body.append(snippets.RAW_TORCHVISION.strip("\n").replace("__CLASSES__", repr(others)))
     else:
-        body.append(f'    raise ValueError(f"unknown dataset {{dataset}}")')
+        body.append('    raise ValueError(f"unknown dataset {dataset}")')
     code = "\n".join(body) + "\n\n" + snippets.DATA
     return Cell("## Data\n\nThe **input layer** sees normalized images. The app's datasets: "
                 f"{', '.join(datasets)}. The split into training / validation / test is seeded (seed 0), so it is "

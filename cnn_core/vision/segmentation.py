@@ -3,7 +3,8 @@
 (SegConfig, seed) -> a generator of SegRecords, a run like TrainingRun: the same seed gives the same
 curves on the CPU. The network shrinks the image with max-pooling and grows it back with transposed
 convolutions; with skips on, each decoder level also sees the encoder's feature maps of the same size
-(concatenated), which is what gives sharp borders.
+(concatenated), which is what gives sharp borders. With `ema` > 0 the network that is scored, shown and saved
+is a moving average of the trained network's weights (SegConfig.ema, ema_decay).
 """
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ import math
 import time
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from cnn_core.device import seed_everything
 from cnn_core.errors import BudgetExceeded, CheckpointError, InvalidConfig
@@ -36,6 +38,9 @@ CHECKPOINT_FORMAT = "cnn-playground-segmenter"
 LOSSES = ("cross-entropy", "dice", "cross-entropy + dice")
 SCHEDULES = ("decay", "cosine", "constant")
 MODES = ("digits", "foreground")  # 11 classes (background + 10 digits) or 2 (background, ink)
+# training seconds per 64 x 64 scene and epoch at base 16, batch 8, 2 cores: the default (1000 scenes of 48 x 48,
+# 10 epochs) is priced 56 s and measured 50.5 s (100 CPU s) on a quiet machine (benchmarks/segmentation.py)
+SECONDS_PER_SCENE = 10e-3
 NORMS = ("batch", "group")  # batch norm, or group norm (4 channels a group: no batch statistics)
 
 
@@ -170,21 +175,30 @@ class SegConfig:
     skips: bool = True            # U-Net (True) or the same encoder-decoder without skip connections
     mode: str = "digits"          # 'digits': background + 10 classes; 'foreground': background / ink
     loss: str = "cross-entropy + dice"  # Dice scores the overlap that mIoU measures: 0.43 -> 0.66 at 12 epochs
-    base: int = 8                 # channels of the first level (doubling per level)
+    # 16 channels at 48 x 48: with 8, the last decoder levels carry 11 classes' identity in 8 channels (group norm,
+    # batch 16, seed 2: mIoU 0.23 in 14 epochs, 0.77 with 16); the time per step grows ~1.7x, not 4x (small convs)
+    base: int = 16                # channels of the first level (doubling per level)
     depth: int = 3                # poolings: the canvas must be a multiple of 2**depth
     train_scenes: int = 1000
     val_scenes: int = 200
     canvas: int = 48              # digits of 12-24 px; 48 x 48 costs half of 64 x 64 per epoch
     max_digits: int = 4
     scene_seed: int = 0
-    epochs: int = 14              # under 60 s on 2 cores for the U-Net (benchmarks/segmentation.py)
-    batch_size: int = 16
-    lr: float = 3e-3              # Adam's (peak) learning rate (6e-3 and 1e-2 learned slower with group norm)
+    epochs: int = 10              # under 60 s on 2 cores for the U-Net (benchmarks/segmentation.py)
+    # 8 scenes a step: twice the Adam steps per epoch for ~1.1x the time; the digits' identities are learned
+    # per step, and at batch 16 the first epochs stayed near mIoU 0 (seed 2: 0.23 -> 0.57 at base 8, 14 epochs)
+    batch_size: int = 8
+    lr: float = 3e-3              # Adam's (peak) learning rate (2e-3, 5e-3 and 1e-2 learned slower)
     schedule: str = "cosine"      # see lr_factor: a 5 % warm-up, then a cosine to 0.02 of the rate
     background_weight: float = 0.1  # cross-entropy weight of the background class (the digits weigh 1)
-    # group norm: batch norm's running statistics lagged the weights, and its validation mIoU jumped by up to
-    # 0.15 between epochs; with group norm the curve climbs steadily (largest fall 0.005 over 20 epochs)
-    norm: str = "group"           # 'batch' or 'group' normalization after every conv
+    # batch norm learns the digits' identities much faster here (seed 2, 10 epochs: mIoU 0.84 vs 0.74 with group
+    # norm); its running statistics lag weights that move fast, and the raw network's validation mIoU fell by up
+    # to 0.22 between epochs, so what is scored (and kept) is the weights' moving average (`ema`)
+    norm: str = "batch"           # 'batch' or 'group' normalization after every conv
+    # after every optimizer step the evaluated network becomes d * itself + (1 - d) * the trained network,
+    # parameters and batch-norm buffers alike, with d = ema_decay(ema, updates so far) (see there); 0.99: an average
+    # over the last ~100 steps (under an epoch of 125) once warmed up; 0 = score the trained network itself
+    ema: float = 0.99
     seed: int = 0
 
     def validate(self) -> None:
@@ -204,6 +218,8 @@ class SegConfig:
             (math.isfinite(self.lr) and 0 < self.lr <= 1, f"learning rate must be in (0, 1], not {self.lr}"),
             (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
             (self.norm in NORMS, f"normalization must be one of {', '.join(NORMS)}"),
+            (math.isfinite(self.ema) and 0 <= self.ema < 1,
+             f"weight averaging (ema) must be in [0, 1), not {self.ema}"),
             (math.isfinite(self.background_weight) and 0 < self.background_weight <= 1,
              f"background weight must be in (0, 1], not {self.background_weight}"),
         ]
@@ -212,9 +228,11 @@ class SegConfig:
                 raise InvalidConfig(message)
 
     def estimated_seconds(self) -> float:
-        """Training time on 2 CPU cores: 6.5 ms per 64 x 64 scene and epoch at base 8 (benchmarks/segmentation.py),
-        scaling with the pixels and the square of the width."""
-        return self.train_scenes * self.epochs * 6.5e-3 * (self.canvas / 64) ** 2 * (self.base / 8) ** 2
+        """Training time on 2 CPU cores: SECONDS_PER_SCENE per 64 x 64 scene and epoch at base 16
+        (benchmarks/segmentation.py), scaling with the pixels and linearly with the width."""
+        # linear, not quadratic, in the width: at these widths memory traffic costs more than the multiply-adds
+        # (base 16 takes ~1.7x base 8's time per step; linear over-prices small widths a little, never under-prices)
+        return self.train_scenes * self.epochs * SECONDS_PER_SCENE * (self.canvas / 64) ** 2 * (self.base / 16)
 
     def check_budget(self) -> Estimate:
         """BudgetExceeded before any work when the run would take longer than this server allows; else its price."""
@@ -246,6 +264,24 @@ class SegConfig:
     def build(self) -> UNet:
         """A fresh network of this config (seeded by the caller)."""
         return UNet(1, self.num_classes, self.base, self.depth, self.skips, self.norm)
+
+
+def ema_decay(ema: float, updates: int) -> float:
+    """The averaged network's weight on itself at update number n = `updates` (1, 2, ...): min(ema, (1+n)/(10+n)).
+
+    The warm-up (TensorFlow's ExponentialMovingAverage num_updates rule) keeps a short run's average close to
+    the trained weights: 0.55 after 10 steps, 0.92 after 100, `ema` from (10 ema - 1) / (1 - ema) steps on
+    (890 for 0.99), where a flat 0.99 would still be mostly the random start after 189 steps (3 short epochs).
+    """
+    return min(ema, (1 + updates) / (10 + updates))
+
+
+def ema_average_fn(ema: float) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """AveragedModel's avg_fn for ema_decay: (averaged, current, updates) -> the new averaged tensor."""
+    def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
+        decay = ema_decay(ema, int(updates))
+        return averaged * decay + current * (1 - decay)  # integer buffers (num_batches_tracked) are copied back
+    return average
 
 
 def lr_factor(step: int, total: int, schedule: str = "decay") -> float:
@@ -315,8 +351,15 @@ class SegmentationRun:
         self.config = config
         seed_everything(config.seed)
         # channels_last: oneDNN's NHWC kernels train the U-Net about 1.3x faster on the CPU (checkpoints: contiguous)
-        self.model = config.build().to(memory_format=torch.channels_last)
-        self.optimizer = make_optimizer(self.model.parameters(), OptimizerConfig("adam", lr=config.lr))
+        # `net` is the network the optimizer trains; `model` is the one scored, shown and saved: with ema > 0 the
+        # moving average of net's weights and buffers (a separate UNet, updated after each step), else net itself
+        self.net = config.build().to(memory_format=torch.channels_last)
+        # AveragedModel deep-copies net; its first update copies net's weights, later ones call the avg_fn with
+        # the number of updates so far (1, 2, ...)
+        self._average = (AveragedModel(self.net, avg_fn=ema_average_fn(config.ema), use_buffers=True)
+                         if config.ema > 0 else None)
+        self.model: UNet = self._average.module if self._average is not None else self.net
+        self.optimizer = make_optimizer(self.net.parameters(), OptimizerConfig("adam", lr=config.lr))
         steps = config.epochs * math.ceil(config.train_scenes / config.batch_size)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: lr_factor(step, steps,
                                                                                                    config.schedule))
@@ -339,13 +382,13 @@ class SegmentationRun:
         start = time.perf_counter() - self._elapsed
         for _ in range(epochs or cfg.epochs):
             self.epoch += 1
-            self.model.train()
+            self.net.train()
             epoch_start = time.perf_counter()
             order = torch.randperm(len(self.train), generator=self._order)
             losses = []
             for first in range(0, len(order), cfg.batch_size):
                 idx = order[first:first + cfg.batch_size]
-                logits = self.model(self.train.images[idx])                  # B x K x H x W
+                logits = self.net(self.train.images[idx])                    # B x K x H x W
                 loss = segmentation_loss(cfg.loss, logits, self._targets[idx], cfg.background_weight)
                 value = loss.item()
                 self._elapsed = time.perf_counter() - start
@@ -360,6 +403,8 @@ class SegmentationRun:
                 loss.backward()
                 self.optimizer.step()
                 self.scheduler.step()
+                if self._average is not None:
+                    self._average.update_parameters(self.net)  # the first call copies net, later ones average
                 self.step += 1
                 losses.append(value)
                 record = SegRecord("step", self.epoch, self.step, train_loss=value, seconds=self._elapsed)

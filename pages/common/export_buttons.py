@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import streamlit as st
 
@@ -39,4 +39,18 @@ def architecture_downloads(specs: Sequence[LayerSpec], input_shape: Sequence[int
                          mime="text/x-python", key=f"{key}_py", on_click="ignore")
     right.download_button("⬇️ Model as a notebook (.ipynb)",
                           data=lambda: architecture_notebook(specs, input_shape, name), file_name=f"{name}.ipynb",
+                          mime="application/x-ipynb+json", key=f"{key}_ipynb", on_click="ignore")
+
+
+def bundle_downloads(bundle: Callable[[], bytes], notebook: Callable[[], str], name: str, what: str,
+                     key: str) -> None:
+    """Draw a '.zip' (script + notebook + requirements.txt + README) and an '.ipynb' download button for an
+    experiment too big for one file; both are generated only when clicked."""
+    name = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "experiment"
+    st.caption(f"Take it home: {what} as plain PyTorch (no playground code), with its requirements. With the same "
+               "seed on the CPU it prints the same losses and validation metrics.")
+    left, right = st.columns(2)
+    left.download_button("⬇️ Runnable bundle (.zip)", data=bundle, file_name=f"{name}.zip", mime="application/zip",
+                         key=f"{key}_zip", on_click="ignore")
+    right.download_button("⬇️ Jupyter notebook (.ipynb)", data=notebook, file_name=f"{name}.ipynb",
                           mime="application/x-ipynb+json", key=f"{key}_ipynb", on_click="ignore")

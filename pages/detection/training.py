@@ -10,8 +10,10 @@ from PIL import Image
 
 from cnn_core.data.images import load_image
 from cnn_core.errors import BudgetExceeded, CheckpointError, ImageError, InvalidConfig
+from cnn_core.export.detection import detection_bundle, detection_notebook
 from cnn_core.vision.detect_train import DetectConfig, DetectionRun, detect, load_detector
 from pages.common import links
+from pages.common.export_buttons import bundle_downloads
 from pages.detection.heads_and_scenes import draw_boxes
 from pages.common.widgets import IMAGE_TYPES
 from pages.common.live import run_live
@@ -112,7 +114,18 @@ def train_section() -> None:
             st.success(f"Epoch {last.epoch}: held-out mAP@0.5 {last.val_map50:.3f}, mAP@[.5:.95] {last.val_map:.3f} "
                        f"after {last.seconds:.0f} s.")
         c[2].download_button("⬇ Checkpoint", run.checkpoint(), "digit-detector.pt", key="dt_download")
+        export_section(run)
     upload_checkpoint()
+
+
+def export_section(run: DetectionRun) -> None:
+    """Download buttons for the trained run as a plain PyTorch bundle and notebook (generated when clicked)."""
+    # the run's own config (the widgets may have changed since); a continued run trained more epochs than
+    # planned, a stopped one is exported as its full planned run
+    config, epochs = run.config, max(run.epoch, run.config.epochs)
+    bundle_downloads(lambda: detection_bundle(config, "digit_detector", epochs),
+                     lambda: detection_notebook(config, "digit_detector", epochs), "digit_detector",
+                     "this detector's training", key="det_export")
 
 
 def upload_checkpoint() -> None:

@@ -29,6 +29,10 @@ the local worker pool takes one slot per worker it may use (ExecutorChoice.paral
 Ray cluster takes none here (the cluster queues it by its own free CPUs) but still counts against
 the per-session limit. A job never overtakes an older one that is waiting for more slots.
 
+The pages that run experiments draw in turns (`@drawn_in_turns` on their main(), pages/common/live/turns.py:
+one page run draws at a time, a click before a first load, a run's results before both); `admitted` gives the turn back while its job is
+queued and computes, and takes one again for the results.
+
 Never call `run_live` inside an `st.fragment`: Streamlit does not let a fragment's rerun (the Stop
 click inside it) preempt a running script, so Stop would wait for the run to end. Fragments are for
 views whose widgets should not rerun the page (the Train page's sanity checks are one).
@@ -36,7 +40,9 @@ views whose widgets should not rerun the page (the Train page's sanity checks ar
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable, Generic, Iterable, Iterator, TypeVar
 
@@ -46,6 +52,7 @@ from cnn_core.settings import env_number as _env_number
 from pages.common.live.admission import (DEFAULT_JOBS_PER_SESSION, DEFAULT_MAX_JOBS, DEFAULT_RUN_SECONDS, POLL_SECONDS,  # noqa: F401
                         TYPICAL_RUN_SECONDS, Admission, Ticket)
 from pages.common.live.singleton import ProcessSingleton, guard_client_cache_clear
+from pages.common.live.turns import FIRST_LOAD, RERUN, page_turn, turn_given_back  # noqa: F401
 
 T = TypeVar("T")
 
@@ -84,6 +91,12 @@ BUSY_DRAW_SECONDS = 3.0  # while others wait for a slot, a live chart redraws at
                          # at most every draw_every): each redraw holds the interpreter that the queue waits behind
 
 
+def queue_wait_seconds(since_redraw: float) -> float:
+    """How long a queued run sleeps before it looks again, `since_redraw` seconds after it last drew its place:
+    until its next redraw is due, at least 50 ms (a job that starts wakes it earlier)."""
+    return min(max(QUEUE_REDRAW_SECONDS - since_redraw, 0.05), QUEUE_REDRAW_SECONDS)
+
+
 def queued_text(position: int, waiting: int, seconds: float) -> str:
     """What a waiting student reads."""
     return (f"Queued (position {position} of {waiting}, about {seconds:.0f} s): the server is busy with other "
@@ -99,22 +112,28 @@ def admitted(label: str = "run", slots: int = 1) -> Iterator[Ticket]:
     """
     control = admission()
     ticket: Ticket | None = None
-    try:
-        status = st.empty()
-        ticket = control.join(session_id(), label, slots)
-        shown, shown_at = None, 0.0
-        while not control.wait(ticket):
-            position, waiting = control.position(ticket)
-            # redraw when the place changes, else every QUEUE_REDRAW_SECONDS: 30 waiting tabs redrawing twice a
-            # second kept both cores busy (benchmarks/load_test.py); a Stop click is seen at the next redraw
-            if (position, waiting) != shown or time.monotonic() - shown_at >= QUEUE_REDRAW_SECONDS:
-                status.info(queued_text(max(position, 1), max(waiting, 1), control.expected_wait(ticket)), icon="⏳")
-                shown, shown_at = (position, waiting), time.monotonic()
-        status.empty()
-        yield ticket
-    finally:
-        if ticket is not None:
-            control.release(ticket)
+    # a page drawn in turns (pages.common.live.turns) gives its turn back while it is queued and computes,
+    # and takes one again, first in line, for its results
+    with turn_given_back():
+        try:
+            status = st.empty()
+            ticket = control.join(session_id(), label, slots)
+            shown_at = -float("inf")
+            while not control.wait(ticket, timeout=queue_wait_seconds(time.monotonic() - shown_at)):
+                # the place redrawn at most every QUEUE_REDRAW_SECONDS, and the wait sleeps until then (woken
+                # early only when a job starts): each start moves every waiting tab's place, so redrawing on every
+                # start would cost one message per waiting tab per start, on the interpreter the class's pages
+                # need. A Stop click is seen at the next redraw.
+                if time.monotonic() - shown_at >= QUEUE_REDRAW_SECONDS:
+                    position, waiting = control.position(ticket)
+                    status.info(queued_text(max(position, 1), max(waiting, 1), control.expected_wait(ticket)),
+                                icon="⏳")
+                    shown_at = time.monotonic()
+            status.empty()
+            yield ticket
+        finally:
+            if ticket is not None:
+                control.release(ticket)
 
 
 @dataclass
@@ -125,6 +144,21 @@ class Outcome(Generic[T]):
     seconds: float = 0.0     # wall time while holding the slot
     timed_out: bool = False  # stopped at the run time budget
     last: T | None = None
+
+
+def drawn_in_turns(page: Callable[[], None]) -> Callable[[], None]:
+    """Decorate a heavy page's main(): it draws in turns with every other tab drawing a page in turns
+    (pages.common.live.turns), a click of a session that already shows the page before a first load."""
+    seen_key = f"turns_seen_{Path(page.__code__.co_filename).stem}"  # this session has drawn this page before
+
+    @functools.wraps(page)
+    def in_turns() -> None:
+        first_load = not st.session_state.get(seen_key, False)
+        st.session_state[seen_key] = True
+        with page_turn(FIRST_LOAD if first_load else RERUN):
+            page()
+
+    return in_turns
 
 
 def time_limit_text(seconds: float) -> str:

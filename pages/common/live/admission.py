@@ -16,7 +16,7 @@ DEFAULT_MAX_JOBS = 2            # 2 cores: more parallel runs only slow every on
 DEFAULT_RUN_SECONDS = 600.0     # a run's wall-clock budget once it holds a slot
 DEFAULT_JOBS_PER_SESSION = 1
 TYPICAL_RUN_SECONDS = 30.0      # the wait estimate's guess until runs have finished here
-POLL_SECONDS = 0.5              # how often a queued run looks again (and redraws its place in the queue)
+POLL_SECONDS = 0.5              # Admission.wait's default wait (a job that starts wakes every waiter)
 SWEEP_SECONDS = 1.0             # how often a waiting run's poll drops the queue entries of closed tabs
 
 

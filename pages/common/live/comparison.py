@@ -107,11 +107,13 @@ def timing_caption(experiment: Experiment) -> str:
 
 def plan_executor(configs: Mapping[Hashable, TrainConfig | RunConfig]) -> ExecutorChoice:
     """Where these runs should compute now: Ray when a cluster is configured, the worker pool when more than
-    one admission slot (core) is free or when others wait in the queue, one batched network for runs of one
+    one admission slot (core) is free or when another job holds or waits for a slot, one batched network for runs of one
     architecture, else this process (ExecutorChoice.parallel: the slots to hold). Any run kind goes where the
     choice says (a segmenter pair to the pool too); only classifiers batch into one network."""
     control = admission()
-    return choose_executor(len(configs), control.free(), configs, crowded=control.counts()[1] > 0)
+    # crowded as soon as any job holds or waits for a slot: with every core taken and nobody queued yet, a
+    # batched network in this process would train on the interpreter that every other tab's page runs on
+    return choose_executor(len(configs), control.free(), configs, crowded=sum(control.counts()) > 0)
 
 
 def _keep_weights(experiment: Experiment) -> None:
